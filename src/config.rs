@@ -1,0 +1,222 @@
+//! Configuration: read from the environment once, at start-up, and validated there, so that a
+//! misconfigured function fails its first start with a message naming the variable instead of
+//! failing requests later. The README's configuration table lists the same variables.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `JOB_BUCKET` | required | bucket holding every job |
+//! | `JOB_PREFIX` | empty | root of the jobs in `JOB_BUCKET`; ends with `/` when set |
+//! | `CONFIG_BUCKETS` | empty | comma-separated buckets, besides `JOB_BUCKET`, that `config_load_path` may name |
+//! | `PROJECT_CLAIM` | `project_id` | authorizer claim that carries the caller's project |
+//! | `DELETE_CONCURRENCY` | 16 | DeleteObjects requests in flight per invocation (1 to 256) |
+//! | `DELETE_BATCH_SIZE` | 1000 | keys per DeleteObjects request (1 to 1000) |
+//! | `S3_MAX_ATTEMPTS` | 5 | attempts per S3 request, the first included (1 to 20) |
+//! | `S3_ATTEMPT_TIMEOUT_MS` | 20000 | limit on one attempt of one S3 request |
+//! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | unset | a custom S3 endpoint (local servers); addressed path-style |
+
+use crate::request::is_bucket_name;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub job_bucket: String,
+    /// Empty, or a prefix ending with `/`.
+    pub job_prefix: String,
+    /// Buckets besides `job_bucket` that may hold configuration sources.
+    pub config_buckets: Vec<String>,
+    pub project_claim: String,
+    pub deletion: DeletionLimits,
+    pub s3: S3Settings,
+}
+
+/// How hard one invocation drives the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeletionLimits {
+    /// DeleteObjects requests in flight at once.
+    pub concurrency: usize,
+    /// Keys per DeleteObjects request; S3 takes at most 1000.
+    pub batch_size: usize,
+}
+
+impl Default for DeletionLimits {
+    fn default() -> Self {
+        DeletionLimits { concurrency: 16, batch_size: 1000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub max_attempts: u32,
+    pub attempt_timeout: Duration,
+    /// A custom endpoint; when set, buckets are addressed path-style, as local servers expect.
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration variable {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup`; unset and empty are the same.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let fail = |name: &'static str, problem: String| ConfigError { name, problem };
+
+        let job_bucket = get("JOB_BUCKET").ok_or_else(|| {
+            fail("JOB_BUCKET", "is required: the bucket that holds the jobs".into())
+        })?;
+        if !is_bucket_name(&job_bucket) {
+            return Err(fail("JOB_BUCKET", format!("{job_bucket:?} is not a valid bucket name")));
+        }
+
+        let job_prefix = get("JOB_PREFIX").unwrap_or_default();
+        if !job_prefix.is_empty()
+            && (!job_prefix.ends_with('/')
+                || job_prefix.starts_with('/')
+                || job_prefix.contains("//"))
+        {
+            return Err(fail(
+                "JOB_PREFIX",
+                format!(
+                    "{job_prefix:?} must end with '/', and neither start with '/' nor contain '//'"
+                ),
+            ));
+        }
+
+        let mut config_buckets = Vec::new();
+        for bucket in get("CONFIG_BUCKETS").unwrap_or_default().split(',') {
+            let bucket = bucket.trim();
+            if bucket.is_empty() {
+                continue;
+            }
+            if !is_bucket_name(bucket) {
+                return Err(fail(
+                    "CONFIG_BUCKETS",
+                    format!("{bucket:?} is not a valid bucket name"),
+                ));
+            }
+            config_buckets.push(bucket.to_owned());
+        }
+
+        let project_claim = get("PROJECT_CLAIM").unwrap_or_else(|| "project_id".into());
+
+        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let Some(text) = get(name) else { return Ok(default) };
+            match text.trim().parse::<u64>() {
+                Ok(n) if range.contains(&n) => Ok(n),
+                _ => Err(fail(
+                    name,
+                    format!(
+                        "{text:?} is not a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )),
+            }
+        };
+        let defaults = DeletionLimits::default();
+        let deletion = DeletionLimits {
+            concurrency: number("DELETE_CONCURRENCY", defaults.concurrency as u64, 1..=256)?
+                as usize,
+            batch_size: number("DELETE_BATCH_SIZE", defaults.batch_size as u64, 1..=1000)? as usize,
+        };
+        let s3 = S3Settings {
+            max_attempts: number("S3_MAX_ATTEMPTS", 5, 1..=20)? as u32,
+            attempt_timeout: Duration::from_millis(number(
+                "S3_ATTEMPT_TIMEOUT_MS",
+                20_000,
+                100..=900_000,
+            )?),
+            endpoint: get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL")),
+        };
+
+        Ok(Config { job_bucket, job_prefix, config_buckets, project_claim, deletion, s3 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn only_the_bucket_is_required() {
+        let c = config(&[("JOB_BUCKET", "jobs")]).unwrap();
+        assert_eq!(c.job_prefix, "");
+        assert!(c.config_buckets.is_empty());
+        assert_eq!(c.project_claim, "project_id");
+        assert_eq!(c.deletion, DeletionLimits::default());
+        assert_eq!(c.s3.endpoint, None);
+        assert_eq!(config(&[]).unwrap_err().name, "JOB_BUCKET");
+        assert_eq!(config(&[("JOB_BUCKET", " ")]).unwrap_err().name, "JOB_BUCKET");
+    }
+
+    #[test]
+    fn every_variable_is_read_and_checked() {
+        let c = config(&[
+            ("JOB_BUCKET", "jobs"),
+            ("JOB_PREFIX", "res/"),
+            ("CONFIG_BUCKETS", "cfg-a, cfg-b,"),
+            ("PROJECT_CLAIM", "custom:project"),
+            ("DELETE_CONCURRENCY", "8"),
+            ("DELETE_BATCH_SIZE", "500"),
+            ("S3_MAX_ATTEMPTS", "3"),
+            ("S3_ATTEMPT_TIMEOUT_MS", "1500"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:3900"),
+        ])
+        .unwrap();
+        assert_eq!(c.job_prefix, "res/");
+        assert_eq!(c.config_buckets, ["cfg-a", "cfg-b"]);
+        assert_eq!(c.project_claim, "custom:project");
+        assert_eq!(c.deletion, DeletionLimits { concurrency: 8, batch_size: 500 });
+        assert_eq!(c.s3.max_attempts, 3);
+        assert_eq!(c.s3.attempt_timeout, Duration::from_millis(1500));
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
+    }
+
+    #[test]
+    fn the_s3_specific_endpoint_wins() {
+        let c = config(&[
+            ("JOB_BUCKET", "jobs"),
+            ("AWS_ENDPOINT_URL", "http://general"),
+            ("AWS_ENDPOINT_URL_S3", "http://s3-only"),
+        ])
+        .unwrap();
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://s3-only"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_name() {
+        for (name, value) in [
+            ("JOB_BUCKET", "Not_A_Bucket"),
+            ("JOB_PREFIX", "res"),
+            ("JOB_PREFIX", "/res/"),
+            ("JOB_PREFIX", "a//b/"),
+            ("CONFIG_BUCKETS", "ok-bucket,BAD"),
+            ("DELETE_CONCURRENCY", "0"),
+            ("DELETE_CONCURRENCY", "many"),
+            ("DELETE_BATCH_SIZE", "1001"),
+            ("S3_MAX_ATTEMPTS", "0"),
+            ("S3_ATTEMPT_TIMEOUT_MS", "-1"),
+        ] {
+            let mut vars = vec![("JOB_BUCKET", "jobs")];
+            vars.push((name, value));
+            let err = config(&vars).expect_err(value);
+            assert_eq!(err.name, name);
+            assert!(err.to_string().contains(name));
+        }
+    }
+}

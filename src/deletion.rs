@@ -1,0 +1,215 @@
+//! Deleting one job: the plan and its order, whatever the entry (HTTP today, events tomorrow).
+//!
+//! 1. Resolve where the job and its configuration sources live; refuse a forbidden folder before
+//!    touching the store.
+//! 2. Read the job's record: no record, no job (404). The request's type must match the record's,
+//!    and a job that is starting or running is refused.
+//! 3. Delete the configuration sources, then the data, the record excepted.
+//! 4. Only when nothing failed, delete the record. A deletion cut short by any failure leaves a
+//!    job that the same request, retried, finishes.
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::layout::JobLayout;
+use crate::request::{DeleteRequest, Id, JobType};
+use crate::store::{Report, Store, StoreError};
+use serde::Deserialize;
+
+/// A job deleted completely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    pub job_id: Id,
+    /// Objects removed: configuration sources, data and the record.
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// The job record written by the services that create jobs; other fields are tolerated.
+#[derive(Debug, Deserialize)]
+struct JobRecord {
+    #[serde(rename = "type")]
+    job_type: String,
+    status: String,
+}
+
+impl JobRecord {
+    fn parse(bytes: &[u8], job_id: &Id) -> Result<JobRecord, ApiError> {
+        serde_json::from_slice(bytes).map_err(|e| ApiError::RecordUnreadable {
+            job_id: job_id.to_string(),
+            reason: format!("not a job record: {e}"),
+        })
+    }
+
+    /// Whether the request may delete the job this record describes.
+    fn admit(&self, request: &DeleteRequest) -> Result<(), ApiError> {
+        if JobType::parse(&self.job_type) != Some(request.job_type) {
+            return Err(ApiError::invalid(
+                "type",
+                format!(
+                    "job {} is of type {}, not {}",
+                    request.job_id,
+                    printable(&self.job_type),
+                    request.job_type.as_str()
+                ),
+            ));
+        }
+        match self.status.as_str() {
+            "succeeded" | "failed" | "deleting" => Ok(()),
+            // Starting and running jobs are refused; so is a status this function does not know,
+            // since it cannot tell whether the job is still writing.
+            other => Err(ApiError::JobBusy {
+                job_id: request.job_id.to_string(),
+                status: printable(other),
+            }),
+        }
+    }
+}
+
+/// A record's field, echoed to the caller: short and printable.
+fn printable(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).take(32).collect()
+}
+
+pub async fn delete_job(
+    store: &Store,
+    config: &Config,
+    request: &DeleteRequest,
+) -> Result<Deleted, ApiError> {
+    let job_id = &request.job_id;
+    let layout = JobLayout::new(config, &request.project_id, job_id);
+    let config_folder = request
+        .offline_platform
+        .as_ref()
+        .and_then(|platform| platform.config_load_path.as_ref())
+        .map(|path| layout.config_folder(config, path, job_id))
+        .transpose()?;
+
+    let bucket = &layout.data.bucket;
+    let record = store
+        .read_small(bucket, &layout.record_key)
+        .await
+        .map_err(|err| store_error(job_id, err))?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "job {job_id} does not exist in project {}",
+                request.project_id
+            ))
+        })?;
+    let record_bytes = record.len() as u64;
+    JobRecord::parse(&record, job_id)?.admit(request)?;
+
+    let mut report = Report::default();
+    for folder in config_folder.iter() {
+        report.merge(store.delete_folder(folder, None).await);
+    }
+    // Keys that failed alone do not stop the data from going; a store that stopped answering does.
+    if report.stopped.is_none() {
+        report.merge(store.delete_folder(&layout.data, Some(&layout.record_key)).await);
+    }
+    log_report(request, &report);
+    check_complete(job_id, &report)?;
+
+    store
+        .delete_object(bucket, &layout.record_key)
+        .await
+        .map_err(|err| store_error(job_id, err))?;
+    Ok(Deleted {
+        job_id: job_id.clone(),
+        objects: report.deleted + 1,
+        bytes: report.bytes + record_bytes,
+    })
+}
+
+fn check_complete(job_id: &Id, report: &Report) -> Result<(), ApiError> {
+    if let Some(err) = &report.stopped {
+        return Err(store_error(job_id, err.clone()));
+    }
+    match &report.first_failure {
+        Some(first) if report.failed > 0 => Err(ApiError::DeletionIncomplete {
+            job_id: job_id.to_string(),
+            failed: report.failed,
+            first: first.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn log_report(request: &DeleteRequest, report: &Report) {
+    tracing::info!(
+        project_id = %request.project_id,
+        job_id = %request.job_id,
+        deleted = report.deleted,
+        bytes = report.bytes,
+        failed = report.failed,
+        stopped = report.stopped.as_ref().map(tracing::field::display),
+        "job data deleted"
+    );
+}
+
+/// The caller learns the operation and the S3 code; the SDK's detail stays in the log.
+fn store_error(job_id: &Id, err: StoreError) -> ApiError {
+    tracing::warn!(job_id = %job_id, error = %err, "store request failed");
+    let job_id = job_id.to_string();
+    if err.unavailable {
+        ApiError::StoreUnavailable { job_id, reason: format!("{} {}", err.operation, err.code) }
+    } else if err.code == "RecordTooLarge" {
+        ApiError::RecordUnreadable { job_id, reason: "it is larger than a record can be".into() }
+    } else {
+        ApiError::StoreFailed { job_id, operation: err.operation, code: err.code }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(job_type: &str) -> DeleteRequest {
+        let body = format!(r#"{{"job_id":"j1","type":"{job_type}","offline_platform":{{}}}}"#);
+        let project = Id::parse("project_id", "p1").unwrap();
+        DeleteRequest::from_http(project, &[], body.as_bytes()).unwrap()
+    }
+
+    fn record(json: &str) -> Result<JobRecord, ApiError> {
+        JobRecord::parse(json.as_bytes(), &Id::parse("job_id", "j1").unwrap())
+    }
+
+    #[test]
+    fn records_tolerate_extra_fields() {
+        let r = record(r#"{"job_id":"j1","type":"etl","status":"succeeded","owner":"x","n":1}"#);
+        assert!(r.unwrap().admit(&request("etl")).is_ok());
+    }
+
+    #[test]
+    fn the_type_must_match_the_records_and_recall_is_retrieval() {
+        let r = record(r#"{"type":"retrieval","status":"failed"}"#).unwrap();
+        assert!(r.admit(&request("recall")).is_ok());
+        assert!(r.admit(&request("retrieval")).is_ok());
+        let err = r.admit(&request("etl")).unwrap_err();
+        assert_eq!(err.code(), "res.1001");
+        assert!(err.to_string().contains("parameter(type)"));
+        let r = record(r#"{"type":"recall","status":"failed"}"#).unwrap();
+        assert!(r.admit(&request("retrieval")).is_ok());
+    }
+
+    #[test]
+    fn starting_running_and_unknown_statuses_are_refused() {
+        for status in ["starting", "running", "paused"] {
+            let r = record(&format!(r#"{{"type":"etl","status":"{status}"}}"#)).unwrap();
+            let err = r.admit(&request("etl")).unwrap_err();
+            assert_eq!((err.status(), err.code()), (409, "res.1024"), "{status}");
+            assert!(err.to_string().contains(status));
+        }
+        for status in ["succeeded", "failed", "deleting"] {
+            let r = record(&format!(r#"{{"type":"etl","status":"{status}"}}"#)).unwrap();
+            assert!(r.admit(&request("etl")).is_ok(), "{status}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_record_is_a_server_error() {
+        for json in ["", "[]", r#"{"type":"etl"}"#, r#"{"type":1,"status":"failed"}"#] {
+            let err = record(json).unwrap_err();
+            assert_eq!((err.status(), err.code()), (500, "res.5001"), "{json}");
+        }
+    }
+}

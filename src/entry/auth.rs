@@ -1,0 +1,181 @@
+//! Who is asking. The function sits behind an API Gateway authorizer, which has already checked
+//! the token; what is left here is tenant isolation: the caller's project, read from the
+//! authorizer's context, must be the project in the path.
+//!
+//! | where the context comes from | where the project is read |
+//! |---|---|
+//! | HTTP API, JWT authorizer | `requestContext.authorizer.jwt.claims[PROJECT_CLAIM]` |
+//! | HTTP API, Lambda authorizer | `requestContext.authorizer.lambda[PROJECT_CLAIM]` |
+//! | REST API, Cognito authorizer | `requestContext.authorizer.claims[PROJECT_CLAIM]` |
+//! | REST API, Lambda authorizer | `requestContext.authorizer[PROJECT_CLAIM]` |
+//! | IAM (Function URL or route with AWS_IAM auth) | none: a trusted service principal, any project |
+
+use crate::error::ApiError;
+use crate::request::Id;
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayProxyRequestContext, ApiGatewayRequestAuthorizer,
+};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Signed with AWS credentials (SigV4) that IAM allowed to invoke this route or URL.
+    Service,
+    /// A user or client of one project.
+    Project(String),
+}
+
+impl Caller {
+    pub fn authorize(&self, project_id: &Id) -> Result<(), ApiError> {
+        match self {
+            Caller::Service => Ok(()),
+            Caller::Project(own) if own == project_id.as_str() => Ok(()),
+            Caller::Project(_) => Err(ApiError::ForeignProject(project_id.to_string())),
+        }
+    }
+
+    /// The caller of an HTTP API or Function URL (payload format 2.0).
+    pub fn of_http_api(
+        authorizer: Option<&ApiGatewayRequestAuthorizer>,
+        claim: &str,
+    ) -> Result<Caller, ApiError> {
+        let Some(authorizer) = authorizer else { return Err(ApiError::TokenMissing) };
+        if authorizer.iam.is_some() {
+            return Ok(Caller::Service);
+        }
+        if let Some(jwt) = &authorizer.jwt {
+            return project(jwt.claims.get(claim).map(String::as_str));
+        }
+        if !authorizer.fields.is_empty() {
+            return project(authorizer.fields.get(claim).and_then(Value::as_str));
+        }
+        Err(ApiError::TokenMissing)
+    }
+
+    /// The caller of a REST API (payload format 1.0).
+    pub fn of_rest_api(
+        context: &ApiGatewayProxyRequestContext,
+        claim: &str,
+    ) -> Result<Caller, ApiError> {
+        let fields = &context.authorizer.fields;
+        if let Some(claims) = fields.get("claims") {
+            return project(claims.get(claim).and_then(Value::as_str));
+        }
+        if !fields.is_empty() {
+            return project(fields.get(claim).and_then(Value::as_str));
+        }
+        // AWS_IAM auth leaves the authorizer empty and names the signer in `identity`.
+        if context.identity.user_arn.as_deref().is_some_and(|arn| !arn.is_empty()) {
+            return Ok(Caller::Service);
+        }
+        Err(ApiError::TokenMissing)
+    }
+}
+
+fn project(claim: Option<&str>) -> Result<Caller, ApiError> {
+    match claim {
+        Some(project) if !project.is_empty() => Ok(Caller::Project(project.to_owned())),
+        _ => Err(ApiError::TokenUnresolved),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn http_api(authorizer: Value) -> Result<Caller, ApiError> {
+        let authorizer: Option<ApiGatewayRequestAuthorizer> =
+            serde_json::from_value(authorizer).unwrap();
+        Caller::of_http_api(authorizer.as_ref(), "project_id")
+    }
+
+    fn rest_api(context: Value) -> Result<Caller, ApiError> {
+        let mut context_json = json!({"httpMethod": "DELETE"});
+        context_json.as_object_mut().unwrap().extend(context.as_object().unwrap().clone());
+        let context: ApiGatewayProxyRequestContext = serde_json::from_value(context_json).unwrap();
+        Caller::of_rest_api(&context, "project_id")
+    }
+
+    fn id(s: &str) -> Id {
+        Id::parse("project_id", s).unwrap()
+    }
+
+    #[test]
+    fn http_api_jwt_claims_name_the_project() {
+        let caller =
+            http_api(json!({"jwt": {"claims": {"project_id": "p1", "sub": "u"}, "scopes": null}}));
+        assert_eq!(caller, Ok(Caller::Project("p1".into())));
+        assert!(caller.unwrap().authorize(&id("p1")).is_ok());
+        let err = http_api(json!({"jwt": {"claims": {"project_id": "p1"}}}))
+            .unwrap()
+            .authorize(&id("p10"));
+        assert_eq!(err.unwrap_err().code(), "res.1012");
+    }
+
+    #[test]
+    fn http_api_lambda_authorizer_context_names_the_project() {
+        assert_eq!(
+            http_api(json!({"lambda": {"project_id": "p1"}})),
+            Ok(Caller::Project("p1".into()))
+        );
+        // Only a string names a project.
+        assert_eq!(http_api(json!({"lambda": {"project_id": 7}})), Err(ApiError::TokenUnresolved));
+    }
+
+    #[test]
+    fn iam_callers_are_trusted_services() {
+        let caller =
+            http_api(json!({"iam": {"accessKey": "AKIA", "accountId": "1", "userArn": "arn:x"}}));
+        assert_eq!(caller, Ok(Caller::Service));
+        assert!(Caller::Service.authorize(&id("any")).is_ok());
+        let rest = rest_api(
+            json!({"identity": {"userArn": "arn:aws:iam::1:user/x", "sourceIp": "1.2.3.4"}}),
+        );
+        assert_eq!(rest, Ok(Caller::Service));
+    }
+
+    #[test]
+    fn no_context_is_an_empty_token_and_a_missing_claim_is_unresolved() {
+        assert_eq!(http_api(Value::Null), Err(ApiError::TokenMissing));
+        assert_eq!(http_api(json!({})), Err(ApiError::TokenMissing));
+        assert_eq!(
+            http_api(json!({"jwt": {"claims": {"sub": "u"}}})),
+            Err(ApiError::TokenUnresolved)
+        );
+        assert_eq!(
+            http_api(json!({"jwt": {"claims": {"project_id": ""}}})),
+            Err(ApiError::TokenUnresolved)
+        );
+        assert_eq!(
+            rest_api(json!({"identity": {"sourceIp": "1.2.3.4"}})),
+            Err(ApiError::TokenMissing)
+        );
+        assert_eq!(
+            rest_api(json!({"authorizer": {"claims": {"sub": "u"}}})),
+            Err(ApiError::TokenUnresolved)
+        );
+    }
+
+    #[test]
+    fn rest_api_cognito_and_lambda_contexts_name_the_project() {
+        let cognito = rest_api(json!({"authorizer": {"claims": {"project_id": "p1", "sub": "u"}}}));
+        assert_eq!(cognito, Ok(Caller::Project("p1".into())));
+        let lambda = rest_api(json!({"authorizer": {"principalId": "u", "project_id": "p2"}}));
+        assert_eq!(lambda, Ok(Caller::Project("p2".into())));
+    }
+
+    #[test]
+    fn a_custom_claim_name_is_honoured() {
+        let authorizer: ApiGatewayRequestAuthorizer =
+            serde_json::from_value(json!({"jwt": {"claims": {"custom:project": "p9"}}})).unwrap();
+        assert_eq!(
+            Caller::of_http_api(Some(&authorizer), "custom:project"),
+            Ok(Caller::Project("p9".into()))
+        );
+        assert_eq!(
+            Caller::of_http_api(Some(&authorizer), "project_id"),
+            Err(ApiError::TokenUnresolved)
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Every way a request can fail, as the caller sees it: an HTTP status, a RES error code and a
+//! message. The message (`Display`) is what the caller reads, so variants carry only what the
+//! caller may know: parameter names, ids, object keys and S3 error codes, never SDK internals.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("The value of request parameter({param}) is invalid: {reason}.")]
+    InvalidParameter { param: String, reason: String },
+
+    #[error("The size of request parameter({param}) is invalid: {reason}.")]
+    ParameterTooLong { param: String, reason: String },
+
+    #[error("The request parameter({0}) is null.")]
+    MissingParameter(String),
+
+    #[error("The request content is invalid: {0}.")]
+    InvalidContent(String),
+
+    #[error("The token is empty: the request carries no authorizer context.")]
+    TokenMissing,
+
+    #[error("Failed to resolve the token from the request.")]
+    TokenUnresolved,
+
+    #[error("The token does not grant access to project {0}.")]
+    ForeignProject(String),
+
+    #[error("Resource is not found: {0}.")]
+    NotFound(String),
+
+    #[error("The method {0} is not allowed: this API takes DELETE.")]
+    MethodNotAllowed(String),
+
+    #[error("The job {job_id} is {status} and cannot be deleted until it ends.")]
+    JobBusy { job_id: String, status: String },
+
+    #[error(
+        "Failed to delete {failed} object(s) of job {job_id}; the first: {first}. \
+         The job is kept and can be deleted again."
+    )]
+    DeletionIncomplete { job_id: String, failed: u64, first: FailedKey },
+
+    #[error("The object store failed to {operation} for job {job_id}: {code}.")]
+    StoreFailed { job_id: String, operation: &'static str, code: String },
+
+    #[error("The record of job {job_id} cannot be read ({reason}); it is left in place.")]
+    RecordUnreadable { job_id: String, reason: String },
+
+    #[error(
+        "The object store is unavailable ({reason}) while deleting job {job_id}; \
+         nothing is reported deleted that was not, try again later."
+    )]
+    StoreUnavailable { job_id: String, reason: String },
+}
+
+/// One object the store refused to delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedKey {
+    pub key: String,
+    /// The S3 error code, such as `AccessDenied`.
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for FailedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key {} ({}", self.key, self.code)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::InvalidParameter { .. }
+            | ApiError::ParameterTooLong { .. }
+            | ApiError::MissingParameter(_)
+            | ApiError::InvalidContent(_) => 400,
+            ApiError::TokenMissing | ApiError::TokenUnresolved => 401,
+            ApiError::ForeignProject(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::JobBusy { .. } => 409,
+            ApiError::DeletionIncomplete { .. }
+            | ApiError::StoreFailed { .. }
+            | ApiError::RecordUnreadable { .. } => 500,
+            ApiError::StoreUnavailable { .. } => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidParameter { .. } => "res.1001",
+            ApiError::ParameterTooLong { .. } => "res.1002",
+            ApiError::MissingParameter(_) => "res.1003",
+            ApiError::InvalidContent(_) => "res.1006",
+            ApiError::TokenMissing => "res.1019",
+            ApiError::TokenUnresolved => "res.2301",
+            ApiError::ForeignProject(_) => "res.1012",
+            ApiError::NotFound(_) => "res.3301",
+            ApiError::MethodNotAllowed(_) => "res.1007",
+            ApiError::JobBusy { .. } => "res.1024",
+            ApiError::DeletionIncomplete { .. }
+            | ApiError::StoreFailed { .. }
+            | ApiError::RecordUnreadable { .. } => "res.5001",
+            ApiError::StoreUnavailable { .. } => "res.5003",
+        }
+    }
+
+    /// Whether the same request may succeed later without the caller changing anything.
+    pub fn is_retryable(&self) -> bool {
+        self.status() >= 500
+    }
+
+    pub fn invalid(param: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::InvalidParameter { param: param.into(), reason: reason.into() }
+    }
+
+    pub fn too_long(param: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::ParameterTooLong { param: param.into(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,36 @@
+//! Builds the one S3 client a process uses; its connection pool is shared by every invocation.
+
+use crate::config::S3Settings;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::Client;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use std::time::Duration;
+
+/// Credentials and region come from the standard chain (in Lambda: the function's role and
+/// `AWS_REGION`). Retries use the SDK's standard mode, exponential backoff with jitter, which
+/// also retries `SlowDown`, 5xx and lost connections. Each attempt has a time limit, so a
+/// stalled connection costs one attempt rather than the whole invocation.
+pub async fn s3_client(settings: &S3Settings) -> Client {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(settings.attempt_timeout)
+                .build(),
+        )
+        .load()
+        .await;
+    let mut s3 = aws_sdk_s3::config::Builder::from(&shared);
+    if let Some(endpoint) = &settings.endpoint {
+        // Local servers (Garage, moto) serve buckets as paths, not as host names.
+        s3 = s3.endpoint_url(endpoint).force_path_style(true);
+    }
+    Client::from_conf(s3.build())
+}

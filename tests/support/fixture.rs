@@ -1,0 +1,238 @@
+//! The one S3 fixture shared by the integration tests, the end-to-end tests and the demo seeder
+//! (`examples/seed.rs`): buckets on the local server, jobs laid out as the function expects them,
+//! and the exact set of keys left afterwards.
+//!
+//! It talks to the server named by `AWS_ENDPOINT_URL`, which the project's scripts start, and
+//! refuses any endpoint that is not on loopback: these helpers create and empty buckets.
+#![allow(dead_code)] // each user of this file takes the part it needs
+
+use aws_sdk_s3::Client;
+use del_job::config::S3Settings;
+use del_job::store::s3_client;
+use aws_sdk_s3::primitives::ByteStream;
+use futures_util::{StreamExt, stream};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The demo: the API page's example job, beside neighbours that must survive its deletion.
+/// The sample events in `events/` name these ids and buckets.
+pub mod demo {
+    pub const JOB_BUCKET: &str = "res-jobs";
+    pub const CONFIG_BUCKET: &str = "res-config";
+    /// The `config_load_path` of the sample events is `s3://res-config/sources`.
+    pub const CONFIG_PREFIX: &str = "sources";
+    pub const PROJECT: &str = "0a5e29b1c4d84f6e9b7a2c3d4e5f6a7b";
+    /// The API page's example job: an `etl` job that succeeded.
+    pub const JOB: &str = "aa22ac78f14142eaa7deacc8e88d477e";
+    /// Shares the example job's id as a prefix.
+    pub const NEIGHBOUR_JOB: &str = "aa22ac78f14142eaa7deacc8e88d477e0";
+    /// Shares the project's id as a prefix, and holds a job with the example job's id.
+    pub const OTHER_PROJECT: &str = "0a5e29b1c4d84f6e9b7a2c3d4e5f6a7b0";
+    pub const RUNNING_JOB: &str = "bb31c0de5a8e4b7c9d2f1e0a3b4c5d6e";
+}
+
+/// The server the tests run against, from the standard AWS variables.
+pub async fn client() -> Client {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: run the tests with scripts/test.sh, which starts Garage",
+    );
+    let host = endpoint.split("://").nth(1).unwrap_or_default();
+    assert!(
+        host.starts_with("127.0.0.1:") || host.starts_with("localhost:"),
+        "refusing to run destructive tests against {endpoint}: not a loopback endpoint"
+    );
+    let settings = S3Settings {
+        max_attempts: 3,
+        attempt_timeout: std::time::Duration::from_secs(60),
+        endpoint: Some(endpoint),
+    };
+    s3_client(&settings).await
+}
+
+/// A bucket on the test server.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub client: Client,
+    pub name: String,
+}
+
+impl Bucket {
+    /// The bucket `name`, created if it does not exist.
+    pub async fn named(client: &Client, name: &str) -> Bucket {
+        if client.head_bucket().bucket(name).send().await.is_err() {
+            client.create_bucket().bucket(name).send().await.expect("create bucket");
+        }
+        Bucket { client: client.clone(), name: name.to_owned() }
+    }
+
+    /// A new bucket of this process's own, so that tests running at once never meet.
+    pub async fn fresh(client: &Client, label: &str) -> Bucket {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let label: String = label.chars().filter(char::is_ascii_alphanumeric).take(30).collect();
+        let name = format!("t-{}-{}-{n}-{nanos}", label.to_lowercase(), std::process::id());
+        Bucket::named(client, &name[..name.len().min(63)]).await
+    }
+
+    pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) {
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(ByteStream::from(body.into()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    }
+
+    /// Writes small objects, many at once; seeding is never what a test measures.
+    pub async fn put_all(&self, keys: impl IntoIterator<Item = String>) {
+        stream::iter(keys)
+            .map(|key| async move { self.put(&key, format!("data of {key}")).await })
+            .buffer_unordered(64)
+            .collect::<()>()
+            .await;
+    }
+
+    /// Every key in the bucket.
+    pub async fn keys(&self) -> BTreeSet<String> {
+        self.keys_under("").await
+    }
+
+    pub async fn keys_under(&self, prefix: &str) -> BTreeSet<String> {
+        let pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.name)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let pages = pages.try_collect().await.expect("list bucket");
+        pages
+            .iter()
+            .flat_map(|page| page.contents())
+            .filter_map(|object| object.key().map(str::to_owned))
+            .collect()
+    }
+
+    /// Deletes every object, for a fixture that is seeded again and again.
+    pub async fn clear(&self) {
+        let keys: Vec<String> = self.keys().await.into_iter().collect();
+        for chunk in keys.chunks(1000) {
+            let objects = chunk
+                .iter()
+                .map(|k| aws_sdk_s3::types::ObjectIdentifier::builder().key(k).build().unwrap())
+                .collect();
+            let delete = aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .unwrap();
+            self.client.delete_objects().bucket(&self.name).delete(delete).send().await.unwrap();
+        }
+    }
+
+    /// Writes a job as the services that create jobs do: its record and `objects` data objects
+    /// spread over `folders` Spark-style sub-folders (none: flat). Returns every key written.
+    pub async fn seed_job(&self, job_prefix: &str, job: &JobSpec) -> BTreeSet<String> {
+        let root = format!("{job_prefix}{}/jobs/{}/", job.project, job.job);
+        let mut keys: Vec<String> = (0..job.objects)
+            .map(|i| match job.folders {
+                0 => format!("{root}output/part-{i:06}.parquet"),
+                f => format!("{root}output/part-{:05}/data-{i:06}.parquet", i % f),
+            })
+            .collect();
+        self.put_all(keys.clone()).await;
+        let record_key = format!("{root}job.json");
+        let record = serde_json::json!({
+            "job_id": job.job, "type": job.job_type, "status": job.status,
+            "created_at": "2026-11-27T20:00:00Z", "name": "demo"
+        });
+        self.put(&record_key, record.to_string()).await;
+        keys.push(record_key);
+        keys.into_iter().collect()
+    }
+}
+
+/// A job to seed.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub project: String,
+    pub job: String,
+    pub job_type: String,
+    pub status: String,
+    pub objects: usize,
+    pub folders: usize,
+}
+
+impl JobSpec {
+    /// A finished `etl` job with a few objects in two folders.
+    pub fn new(project: &str, job: &str) -> JobSpec {
+        JobSpec {
+            project: project.into(),
+            job: job.into(),
+            job_type: "etl".into(),
+            status: "succeeded".into(),
+            objects: 6,
+            folders: 2,
+        }
+    }
+
+    pub fn job_type(mut self, job_type: &str) -> Self {
+        self.job_type = job_type.into();
+        self
+    }
+
+    pub fn status(mut self, status: &str) -> Self {
+        self.status = status.into();
+        self
+    }
+
+    pub fn objects(mut self, objects: usize, folders: usize) -> Self {
+        self.objects = objects;
+        self.folders = folders;
+        self
+    }
+}
+
+/// What the demo seeded: the keys that one deletion of the example job must remove, and the
+/// keys that must survive it.
+#[derive(Debug, Clone, Default)]
+pub struct DemoKeys {
+    pub doomed_jobs: BTreeSet<String>,
+    pub doomed_config: BTreeSet<String>,
+    pub kept_jobs: BTreeSet<String>,
+    pub kept_config: BTreeSet<String>,
+}
+
+/// Empties both demo buckets and seeds the demo: the example job (24 objects in 4 folders and
+/// two configuration sources), a job whose id extends it, a project whose id extends the
+/// project's with a job of the same id, and a running job.
+pub async fn seed_demo(jobs: &Bucket, config: &Bucket) -> DemoKeys {
+    use demo::*;
+    jobs.clear().await;
+    config.clear().await;
+    let mut keys = DemoKeys {
+        doomed_jobs: jobs.seed_job("", &JobSpec::new(PROJECT, JOB).objects(24, 4)).await,
+        ..DemoKeys::default()
+    };
+    for job in [
+        JobSpec::new(PROJECT, NEIGHBOUR_JOB),
+        JobSpec::new(OTHER_PROJECT, JOB),
+        JobSpec::new(PROJECT, RUNNING_JOB).status("running"),
+    ] {
+        keys.kept_jobs.extend(jobs.seed_job("", &job).await);
+    }
+    for (job, set) in [(JOB, &mut keys.doomed_config), (NEIGHBOUR_JOB, &mut keys.kept_config)] {
+        for file in ["config.json", "features.json"] {
+            let key = format!("{CONFIG_PREFIX}/{job}/{file}");
+            config.put(&key, r#"{"source":"demo"}"#).await;
+            set.insert(key);
+        }
+    }
+    keys
+}

@@ -19,7 +19,10 @@ async fn main() {
             let keys = fixture::seed_demo(&jobs, &config).await;
             let seeded = keys.doomed_jobs.len() + keys.doomed_config.len();
             let kept = keys.kept_jobs.len() + keys.kept_config.len();
-            println!("seeded job {} ({seeded} objects) beside {kept} objects that must survive", demo::JOB);
+            println!(
+                "seeded job {} ({seeded} objects) beside {kept} objects that must survive",
+                demo::JOB
+            );
         }
         Some("list") => {
             for bucket in [&jobs, &config] {

@@ -90,3 +90,15 @@ garage_stop() {
     kill "$GARAGE_PID"; wait "$GARAGE_PID" 2>/dev/null || true
   fi
 }
+
+# garage_readonly_bucket NAME: a bucket the default key owns and a second key may only read.
+# Exports DEL_JOB_TEST_READONLY_{BUCKET,ACCESS_KEY,SECRET_KEY} for the tests of refused deletes.
+garage_readonly_bucket() {
+  garage_bucket "$1"
+  DEL_JOB_TEST_READONLY_ACCESS_KEY="GK$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+  DEL_JOB_TEST_READONLY_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+  garage -c "$GARAGE_CONFIG" key import --yes -n readonly \
+    "$DEL_JOB_TEST_READONLY_ACCESS_KEY" "$DEL_JOB_TEST_READONLY_SECRET_KEY" >/dev/null
+  garage -c "$GARAGE_CONFIG" bucket allow --read "$1" --key "$DEL_JOB_TEST_READONLY_ACCESS_KEY" >/dev/null
+  export DEL_JOB_TEST_READONLY_BUCKET=$1 DEL_JOB_TEST_READONLY_ACCESS_KEY DEL_JOB_TEST_READONLY_SECRET_KEY
+}

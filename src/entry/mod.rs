@@ -23,6 +23,10 @@ impl App {
     /// Builds the S3 client once; call at start-up, not per event.
     pub async fn new(config: Config) -> App {
         let client = s3_client(&config.s3).await;
+        App::with_client(config, client)
+    }
+
+    pub fn with_client(config: Config, client: aws_sdk_s3::Client) -> App {
         let store = Store::new(client, config.deletion);
         App { config, store }
     }

@@ -7,9 +7,9 @@
 #![allow(dead_code)] // each user of this file takes the part it needs
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
 use del_job::config::S3Settings;
 use del_job::store::s3_client;
-use aws_sdk_s3::primitives::ByteStream;
 use futures_util::{StreamExt, stream};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,13 +104,8 @@ impl Bucket {
     }
 
     pub async fn keys_under(&self, prefix: &str) -> BTreeSet<String> {
-        let pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.name)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
+        let pages =
+            self.client.list_objects_v2().bucket(&self.name).prefix(prefix).into_paginator().send();
         let pages = pages.try_collect().await.expect("list bucket");
         pages
             .iter()

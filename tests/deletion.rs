@@ -1,0 +1,289 @@
+//! Deleting jobs against a real S3 server (Garage, started by scripts/test.sh): what must go
+//! goes, what must survive survives, and refusals touch nothing.
+
+mod common;
+
+use common::fixture::{Bucket, JobSpec};
+use common::{World, app, body, http_api_event, invoke, refused};
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap};
+
+const P1: &str = "p1";
+const P10: &str = "p10";
+
+/// A project with the target job `abc`, beside jobs and projects whose ids share its prefix,
+/// each with configuration sources. Returns (the target's keys, its config keys, the rest).
+async fn seed_neighbourhood(world: &World, objects: usize) -> (BTreeSet<String>, BTreeSet<String>) {
+    let prefix = &world.job_prefix;
+    let target = world.jobs.seed_job(prefix, &JobSpec::new(P1, "abc").objects(objects, 8)).await;
+    for job in [
+        JobSpec::new(P1, "abcd"),
+        JobSpec::new(P1, "abc-1"),
+        JobSpec::new(P1, "ab"),
+        JobSpec::new(P10, "abc"),
+        JobSpec::new(P1, "xyz").status("running"),
+    ] {
+        world.jobs.seed_job(prefix, &job).await;
+    }
+    let mut config = BTreeSet::new();
+    for job in ["abc", "abcd", "ab"] {
+        let key = format!("sources/{job}/config.json");
+        world.configs.put(&key, "{}").await;
+        if job == "abc" {
+            config.insert(key);
+        }
+    }
+    (target, config)
+}
+
+fn config_path(world: &World) -> String {
+    format!("s3://{}/sources", world.configs.name)
+}
+
+#[tokio::test]
+async fn deleting_a_job_removes_its_data_record_and_config_sources_and_nothing_else() {
+    // GIVEN a job beside neighbours whose ids share its prefix, in a bucket under a JOB_PREFIX
+    let world = World::new("neighbours", "res/").await;
+    let (target, target_config) = seed_neighbourhood(&world, 40).await;
+    let jobs_before = world.jobs.keys().await;
+    let configs_before = world.configs.keys().await;
+
+    // WHEN the job is deleted with its configuration path
+    let request = body("abc", "etl", Some(&config_path(&world)));
+    let (status, envelope) = invoke(&world.app, http_api_event(P1, P1, &request)).await;
+
+    // THEN it answers with what it deleted
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!(envelope["is_success"], true);
+    assert_eq!(envelope["message"], "Succeed to delete job abc.");
+    assert_eq!(envelope["job_id"], "abc");
+    assert_eq!(envelope["deleted_objects"], (target.len() + target_config.len()) as u64);
+    assert!(envelope["deleted_bytes"].as_u64().unwrap() > 0);
+    // AND exactly the job's keys are gone
+    let expected_jobs: BTreeSet<_> = jobs_before.difference(&target).cloned().collect();
+    assert_eq!(world.jobs.keys().await, expected_jobs);
+    let expected_configs: BTreeSet<_> =
+        configs_before.difference(&target_config).cloned().collect();
+    assert_eq!(world.configs.keys().await, expected_configs);
+}
+
+#[tokio::test]
+async fn a_job_of_thousands_of_objects_in_folders_is_deleted_completely() {
+    // GIVEN a job of 5,200 objects in 8 folders, with an empty JOB_PREFIX
+    let world = World::new("large", "").await;
+    let (target, _) = seed_neighbourhood(&world, 5_200).await;
+    let before = world.jobs.keys().await;
+    assert_eq!(target.len(), 5_201);
+
+    // WHEN it is deleted
+    let (status, envelope) =
+        invoke(&world.app, http_api_event(P1, P1, &body("abc", "etl", None))).await;
+
+    // THEN every object and the record are gone, and every neighbour is left
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!(envelope["deleted_objects"], 5_201);
+    assert_eq!(world.jobs.keys().await, before.difference(&target).cloned().collect());
+}
+
+#[tokio::test]
+async fn deleting_twice_is_a_not_found_the_second_time() {
+    let world = World::new("twice", "").await;
+    seed_neighbourhood(&world, 3).await;
+    let event = http_api_event(P1, P1, &body("abc", "etl", None));
+    assert_eq!(invoke(&world.app, event.clone()).await.0, 200);
+    let before = world.jobs.keys().await;
+    refused(&invoke(&world.app, event).await, 404, "res.3301");
+    assert_eq!(world.jobs.keys().await, before);
+}
+
+/// Every refusal after validation passed must leave both buckets exactly as they were.
+async fn assert_refused_untouched(
+    world: &World,
+    event: serde_json::Value,
+    status: u16,
+    code: &str,
+) -> String {
+    let jobs_before = world.jobs.keys().await;
+    let configs_before = world.configs.keys().await;
+    let message = refused(&invoke(&world.app, event).await, status, code);
+    assert_eq!(world.jobs.keys().await, jobs_before, "{code}: job data changed");
+    assert_eq!(world.configs.keys().await, configs_before, "{code}: config sources changed");
+    message
+}
+
+#[tokio::test]
+async fn a_job_that_does_not_exist_is_not_found_and_nothing_is_deleted() {
+    // GIVEN a project whose jobs share a prefix with the requested id, and data without a record
+    let world = World::new("notfound", "").await;
+    seed_neighbourhood(&world, 3).await;
+    world.jobs.put("p1/jobs/orphan/output/part-0.parquet", "x").await;
+    for job in ["a", "abcde", "orphan"] {
+        let event = http_api_event(P1, P1, &body(job, "etl", Some(&config_path(&world))));
+        let message = assert_refused_untouched(&world, event, 404, "res.3301").await;
+        assert!(message.contains(job), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_type_that_does_not_match_the_jobs_is_refused_and_nothing_is_deleted() {
+    let world = World::new("mismatch", "").await;
+    seed_neighbourhood(&world, 3).await;
+    let event = http_api_event(P1, P1, &body("abc", "ranking", Some(&config_path(&world))));
+    let message = assert_refused_untouched(&world, event, 400, "res.1001").await;
+    assert!(message.contains("parameter(type)"), "{message}");
+}
+
+#[tokio::test]
+async fn a_starting_or_running_job_is_refused_and_nothing_is_deleted() {
+    let world = World::new("running", "").await;
+    seed_neighbourhood(&world, 3).await;
+    world.jobs.seed_job("", &JobSpec::new(P1, "starting").status("starting")).await;
+    for job in ["xyz", "starting"] {
+        let event = http_api_event(P1, P1, &body(job, "etl", None));
+        assert_refused_untouched(&world, event, 409, "res.1024").await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_for_another_project_deletes_nothing_whatever_the_request_says() {
+    let world = World::new("tenant", "").await;
+    seed_neighbourhood(&world, 3).await;
+    // The token names p10; the path names p1, whose job abc exists.
+    let event = http_api_event(P1, P10, &body("abc", "etl", None));
+    assert_refused_untouched(&world, event, 403, "res.1012").await;
+    // A prefix of the token's project is another project too.
+    let event = http_api_event(P10, P1, &body("abc", "etl", None));
+    assert_refused_untouched(&world, event, 403, "res.1012").await;
+    // A body that names a project is refused before anything else is read.
+    let mut request = body("abc", "etl", None);
+    request["project_id"] = json!(P1);
+    let event = http_api_event(P10, P10, &request);
+    assert_refused_untouched(&world, event, 400, "res.1006").await;
+}
+
+#[tokio::test]
+async fn configuration_paths_that_would_leave_the_job_are_refused_and_nothing_is_deleted() {
+    let world = World::new("confpath", "res/").await;
+    seed_neighbourhood(&world, 3).await;
+    let jobs = &world.jobs.name;
+    for path in [
+        "s3://some-other-bucket/sources".to_string(),
+        format!("s3://{jobs}/res/p10/jobs"), // p10's job abc
+        format!("s3://{jobs}/res/p1/jobs/abcd"),
+        format!("s3://{jobs}/res"),
+    ] {
+        let event = http_api_event(P1, P1, &body("abc", "etl", Some(&path)));
+        let message = assert_refused_untouched(&world, event, 400, "res.1001").await;
+        assert!(message.contains("config_load_path"), "{path}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn configuration_sources_in_the_job_bucket_outside_the_jobs_area_are_deleted() {
+    let world = World::new("confjobs", "res/").await;
+    let (target, _) = seed_neighbourhood(&world, 3).await;
+    world.jobs.put("config/abc/config.json", "{}").await;
+    world.jobs.put("config/abcd/config.json", "{}").await;
+    let before = world.jobs.keys().await;
+    let path = format!("s3://{}/config/", world.jobs.name);
+    let (status, envelope) =
+        invoke(&world.app, http_api_event(P1, P1, &body("abc", "etl", Some(&path)))).await;
+    assert_eq!(status, 200, "{envelope}");
+    let mut gone = target.clone();
+    gone.insert("config/abc/config.json".into());
+    assert_eq!(world.jobs.keys().await, before.difference(&gone).cloned().collect());
+}
+
+#[tokio::test]
+async fn a_job_left_deleting_by_an_earlier_attempt_is_deleted_on_retry() {
+    let world = World::new("retry", "").await;
+    let target = world.jobs.seed_job("", &JobSpec::new(P1, "abc").status("deleting")).await;
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "abcd")).await;
+    let (status, envelope) =
+        invoke(&world.app, http_api_event(P1, P1, &body("abc", "etl", None))).await;
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!(envelope["deleted_objects"], target.len() as u64);
+    assert_eq!(world.jobs.keys().await, neighbour);
+}
+
+#[tokio::test]
+async fn iam_callers_may_delete_in_any_project() {
+    let world = World::new("iam", "").await;
+    let (target, _) = seed_neighbourhood(&world, 3).await;
+    let before = world.jobs.keys().await;
+    let mut event = http_api_event(P1, P1, &body("abc", "etl", None));
+    event["requestContext"]["authorizer"] = json!({"iam": {"accessKey": "AKIA", "accountId": "1", "userArn": "arn:aws:iam::1:role/cleanup"}});
+    let (status, envelope) = invoke(&world.app, event).await;
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!(world.jobs.keys().await, before.difference(&target).cloned().collect());
+}
+
+#[tokio::test]
+async fn a_store_that_refuses_deletion_is_a_5001_and_the_job_stays_whole() {
+    // GIVEN credentials that may read the bucket but not delete from it (scripts/test.sh makes
+    // them: DEL_JOB_TEST_READONLY_*)
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/test.sh"))
+    };
+    let bucket_name = var("DEL_JOB_TEST_READONLY_BUCKET");
+    let client = common::fixture::client().await;
+    let bucket = Bucket::named(&client, &bucket_name).await;
+    bucket.clear().await;
+    let target = bucket.seed_job("", &JobSpec::new(P1, "abc").objects(30, 3)).await;
+    let neighbour = bucket.seed_job("", &JobSpec::new(P1, "abcd")).await;
+    let vars = HashMap::from([
+        ("JOB_BUCKET".to_string(), bucket_name.clone()),
+        ("AWS_ACCESS_KEY_ID".to_string(), var("DEL_JOB_TEST_READONLY_ACCESS_KEY")),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), var("DEL_JOB_TEST_READONLY_SECRET_KEY")),
+    ]);
+    let readonly = readonly_app(&vars).await;
+
+    // WHEN the job is deleted
+    let answer = invoke(&readonly, http_api_event(P1, P1, &body("abc", "etl", None))).await;
+
+    // THEN the answer is a 5001 that names the store's code, and nothing is gone
+    let message = refused(&answer, 500, "res.5001");
+    assert!(message.contains("AccessDenied"), "{message}");
+    assert!(!message.contains("amazonaws") && !message.contains("127.0.0.1"), "{message}");
+    let expected: BTreeSet<_> = target.union(&neighbour).cloned().collect();
+    assert_eq!(bucket.keys().await, expected);
+}
+
+/// The function with its S3 client signing as the read-only key.
+async fn readonly_app(vars: &HashMap<String, String>) -> del_job::entry::App {
+    use aws_sdk_s3::config::Credentials;
+    let config = del_job::config::Config::from_lookup(|name| {
+        vars.get(name).cloned().or_else(|| std::env::var(name).ok())
+    })
+    .unwrap();
+    let key = Credentials::new(
+        &vars["AWS_ACCESS_KEY_ID"],
+        &vars["AWS_SECRET_ACCESS_KEY"],
+        None,
+        None,
+        "read-only test key",
+    );
+    let client = del_job::store::s3_client(&config.s3).await;
+    let client = aws_sdk_s3::Client::from_conf(
+        client.config().to_builder().credentials_provider(key).build(),
+    );
+    del_job::entry::App::with_client(config, client)
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_reached_is_a_retryable_5003() {
+    // GIVEN an endpoint where nothing listens
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let vars = HashMap::from([
+        ("JOB_BUCKET".to_string(), "jobs".to_string()),
+        ("AWS_ENDPOINT_URL_S3".to_string(), format!("http://{closed}")),
+        ("S3_MAX_ATTEMPTS".to_string(), "2".to_string()),
+        ("S3_ATTEMPT_TIMEOUT_MS".to_string(), "1000".to_string()),
+    ]);
+    let app = app(&vars).await;
+    let started = std::time::Instant::now();
+    let answer = invoke(&app, http_api_event(P1, P1, &body("abc", "etl", None))).await;
+    let message = refused(&answer, 503, "res.5003");
+    assert!(!message.contains(&closed.to_string()), "the answer leaks the endpoint: {message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

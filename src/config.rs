@@ -10,6 +10,7 @@
 //! | `PROJECT_CLAIM` | `project_id` | authorizer claim that carries the caller's project |
 //! | `DELETE_CONCURRENCY` | 16 | DeleteObjects requests in flight per invocation (1 to 256) |
 //! | `DELETE_BATCH_SIZE` | 1000 | keys per DeleteObjects request (1 to 1000) |
+//! | `LIST_CONCURRENCY` | 16 | ListObjectsV2 requests in flight per invocation (1 to 256) |
 //! | `S3_MAX_ATTEMPTS` | 5 | attempts per S3 request, the first included (1 to 20) |
 //! | `S3_ATTEMPT_TIMEOUT_MS` | 20000 | limit on one attempt of one S3 request |
 //! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | unset | a custom S3 endpoint (local servers); addressed path-style |
@@ -36,11 +37,13 @@ pub struct DeletionLimits {
     pub concurrency: usize,
     /// Keys per DeleteObjects request; S3 takes at most 1000.
     pub batch_size: usize,
+    /// ListObjectsV2 requests in flight at once, over a job's sub-folders.
+    pub list_concurrency: usize,
 }
 
 impl Default for DeletionLimits {
     fn default() -> Self {
-        DeletionLimits { concurrency: 16, batch_size: 1000 }
+        DeletionLimits { concurrency: 16, batch_size: 1000, list_concurrency: 16 }
     }
 }
 
@@ -126,6 +129,8 @@ impl Config {
             concurrency: number("DELETE_CONCURRENCY", defaults.concurrency as u64, 1..=256)?
                 as usize,
             batch_size: number("DELETE_BATCH_SIZE", defaults.batch_size as u64, 1..=1000)? as usize,
+            list_concurrency: number("LIST_CONCURRENCY", defaults.list_concurrency as u64, 1..=256)?
+                as usize,
         };
         let s3 = S3Settings {
             max_attempts: number("S3_MAX_ATTEMPTS", 5, 1..=20)? as u32,
@@ -173,6 +178,7 @@ mod tests {
             ("PROJECT_CLAIM", "custom:project"),
             ("DELETE_CONCURRENCY", "8"),
             ("DELETE_BATCH_SIZE", "500"),
+            ("LIST_CONCURRENCY", "4"),
             ("S3_MAX_ATTEMPTS", "3"),
             ("S3_ATTEMPT_TIMEOUT_MS", "1500"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:3900"),
@@ -181,7 +187,10 @@ mod tests {
         assert_eq!(c.job_prefix, "res/");
         assert_eq!(c.config_buckets, ["cfg-a", "cfg-b"]);
         assert_eq!(c.project_claim, "custom:project");
-        assert_eq!(c.deletion, DeletionLimits { concurrency: 8, batch_size: 500 });
+        assert_eq!(
+            c.deletion,
+            DeletionLimits { concurrency: 8, batch_size: 500, list_concurrency: 4 }
+        );
         assert_eq!(c.s3.max_attempts, 3);
         assert_eq!(c.s3.attempt_timeout, Duration::from_millis(1500));
         assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
@@ -209,6 +218,7 @@ mod tests {
             ("DELETE_CONCURRENCY", "0"),
             ("DELETE_CONCURRENCY", "many"),
             ("DELETE_BATCH_SIZE", "1001"),
+            ("LIST_CONCURRENCY", "0"),
             ("S3_MAX_ATTEMPTS", "0"),
             ("S3_ATTEMPT_TIMEOUT_MS", "-1"),
         ] {

@@ -287,3 +287,37 @@ async fn a_store_that_cannot_be_reached_is_a_retryable_5003() {
     assert!(!message.contains(&closed.to_string()), "the answer leaks the endpoint: {message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn every_shape_of_job_tree_is_deleted_completely() {
+    // GIVEN jobs shaped as the lister's paths split them: flat and multi-page, deep, many tiny
+    // folders (past the split budget), a wide folder (past the fan-out), and files at every level
+    let world = World::new("shapes", "").await;
+    let shapes: Vec<(&str, Vec<String>)> = vec![
+        ("flat", (0..1_500).map(|i| format!("part-{i:05}")).collect()),
+        ("deep", (0..300).map(|i| format!("a/b{}/c{}/d{}/e/f-{i}", i % 2, i % 3, i % 5)).collect()),
+        ("tiny", (0..400).map(|i| format!("date={}/hour={}/f", i / 20, i % 20)).collect()),
+        ("wide", (0..90).map(|i| format!("out/p{i}/x")).collect()),
+        (
+            "mixed",
+            ["top", "out/a", "out/sub/b", "out/sub/deeper/c", "out/sub/deeper/still/d"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        ),
+    ];
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "flat0").objects(20, 2)).await;
+    for (job, relative) in &shapes {
+        let record = world.jobs.seed_job("", &JobSpec::new(P1, job).objects(0, 0)).await;
+        world.jobs.put_all(relative.iter().map(|k| format!("p1/jobs/{job}/{k}"))).await;
+
+        // WHEN each is deleted
+        let (status, envelope) =
+            invoke(&world.app, http_api_event(P1, P1, &body(job, "etl", None))).await;
+
+        // THEN every key goes, once, and the neighbour stays
+        assert_eq!(status, 200, "{job}: {envelope}");
+        assert_eq!(envelope["deleted_objects"], (relative.len() + record.len()) as u64, "{job}");
+        assert_eq!(world.jobs.keys().await, neighbour, "{job}");
+    }
+}

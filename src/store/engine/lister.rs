@@ -1,0 +1,152 @@
+//! Parallel listing. A job's outputs are usually spread over sub-folders (Spark-style
+//! `output/part-…/`); listing them one continuation token after another is one serial chain of
+//! round trips. So the lister first probes a prefix with a delimiter listing, and when the probe
+//! shows a few sub-folders it lists them concurrently, down to a bounded depth; anything else is
+//! listed in one chain, as a plain listing would.
+//!
+//! A probe is one request. Its keys are kept only when the lister descends; otherwise the prefix
+//! is listed from its start, so no key is ever sent twice. The probes are bounded by depth and by
+//! a budget of prefixes, so a tree of many tiny folders costs a few wasted round trips, not one
+//! per folder.
+
+use super::Listed;
+use crate::store::StoreError;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
+
+/// Depth below the root down to which prefixes are probed: root, `output/`, `output/part-…/`.
+const MAX_PROBE_DEPTH: usize = 3;
+/// Sub-folders the lister may split into in all; a wider tree is listed in longer chains.
+const PREFIX_BUDGET: usize = 64;
+/// A probe listing more sub-folders than this is not split.
+const MAX_FANOUT: usize = 32;
+
+/// Lists every object under `root` in `bucket`, but `keep`, and sends them in pages.
+pub(super) struct Lister<'a> {
+    pub client: &'a Client,
+    pub bucket: &'a str,
+    pub root: &'a str,
+    pub keep: Option<&'a str>,
+    /// List requests in flight at once.
+    pub concurrency: usize,
+}
+
+enum Job {
+    /// One delimiter listing, to decide whether to split.
+    Probe { prefix: String, depth: usize },
+    /// Every key under the prefix, page after page.
+    Chain { prefix: String },
+}
+
+enum Done {
+    Probed { prefix: String, depth: usize, page: Box<ListObjectsV2Output> },
+    Chained,
+}
+
+impl Lister<'_> {
+    /// Ends early, without error, when the receiver hangs up.
+    pub async fn run(&self, pages: &mpsc::Sender<Vec<Listed>>) -> Result<(), StoreError> {
+        let mut queue = vec![Job::Probe { prefix: self.root.to_owned(), depth: 0 }];
+        let mut running = FuturesUnordered::new();
+        let mut budget = PREFIX_BUDGET;
+        loop {
+            while running.len() < self.concurrency
+                && let Some(job) = queue.pop()
+            {
+                running.push(self.start(job, pages));
+            }
+            let Some(done) = running.next().await else { return Ok(()) };
+            let Done::Probed { prefix, depth, page } = done? else { continue };
+            let subfolders: Vec<String> = page
+                .common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix())
+                .filter(|p| p.starts_with(&prefix) && p.len() > prefix.len())
+                .map(str::to_owned)
+                .collect();
+            let split =
+                !page.is_truncated().unwrap_or(false) && subfolders.len() <= MAX_FANOUT.min(budget);
+            if !split {
+                queue.push(Job::Chain { prefix });
+                continue;
+            }
+            budget -= subfolders.len();
+            if !self.send(&page, pages).await {
+                return Ok(());
+            }
+            queue.extend(subfolders.into_iter().map(|prefix| match depth + 1 {
+                d if d < MAX_PROBE_DEPTH => Job::Probe { prefix, depth: d },
+                _ => Job::Chain { prefix },
+            }));
+        }
+    }
+
+    async fn start(&self, job: Job, pages: &mpsc::Sender<Vec<Listed>>) -> Result<Done, StoreError> {
+        match job {
+            Job::Probe { prefix, depth } => {
+                let request = self.client.list_objects_v2().bucket(self.bucket).prefix(&prefix);
+                let page =
+                    request.delimiter("/").send().await.map_err(|e| self.error(&prefix, e))?;
+                Ok(Done::Probed { prefix, depth, page: Box::new(page) })
+            }
+            Job::Chain { prefix } => {
+                let mut chain = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(self.bucket)
+                    .prefix(&prefix)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = chain.next().await {
+                    let page = page.map_err(|e| self.error(&prefix, e))?;
+                    if !self.send(&page, pages).await {
+                        break;
+                    }
+                }
+                Ok(Done::Chained)
+            }
+        }
+    }
+
+    /// Sends the page's objects that may be deleted; false when the receiver has hung up.
+    async fn send(&self, page: &ListObjectsV2Output, pages: &mpsc::Sender<Vec<Listed>>) -> bool {
+        let accepted = self.accept(page);
+        accepted.is_empty() || pages.send(accepted).await.is_ok()
+    }
+
+    fn accept(&self, page: &ListObjectsV2Output) -> Vec<Listed> {
+        let mut accepted = Vec::with_capacity(page.contents().len());
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            // The root is the isolation boundary: a key outside it is never deleted, whatever the
+            // store answered.
+            if !key.starts_with(self.root) {
+                tracing::warn!(
+                    key,
+                    root = self.root,
+                    "store listed a key outside the prefix; ignored"
+                );
+                continue;
+            }
+            if Some(key) != self.keep {
+                let size = object.size().unwrap_or(0).max(0) as u64;
+                accepted.push(Listed { key: key.to_owned(), size });
+            }
+        }
+        accepted
+    }
+
+    fn error<E>(
+        &self,
+        prefix: &str,
+        err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StoreError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        StoreError::from_sdk("list", self.bucket, prefix, err)
+    }
+}

@@ -1,0 +1,164 @@
+//! The deletion engine, one folder at a time:
+//!
+//! ```text
+//! lister (parallel, lister.rs) -> pages -> batches of up to 1000 keys -> deleters (deleter.rs)
+//! ```
+//!
+//! Listing feeds deletion while later pages are still being listed. The pages channel is bounded
+//! and at most `concurrency` DeleteObjects requests are in flight, so memory is bounded by those,
+//! never by the size of the folder. When a whole request fails the deleters stop taking batches
+//! and hang up, which stops the lister.
+
+mod deleter;
+mod lister;
+
+use super::StoreError;
+use crate::config::DeletionLimits;
+use crate::error::FailedKey;
+use crate::layout::Folder;
+use aws_sdk_s3::Client;
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+/// What a folder deletion did. Partial success is data: what was deleted, what was not and why.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub deleted: u64,
+    pub bytes: u64,
+    pub failed: u64,
+    pub first_failure: Option<FailedKey>,
+    /// Why deletion stopped before the folder was exhausted: listing failed, or a whole
+    /// DeleteObjects request did (the store is down, throttling past the retries, or refusing).
+    pub stopped: Option<StoreError>,
+}
+
+impl Report {
+    pub fn merge(&mut self, other: Report) {
+        self.deleted += other.deleted;
+        self.bytes += other.bytes;
+        self.failed += other.failed;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+        if self.stopped.is_none() {
+            self.stopped = other.stopped;
+        }
+    }
+
+    /// Whether every object was deleted and nothing stopped the deletion.
+    pub fn is_complete(&self) -> bool {
+        self.failed == 0 && self.stopped.is_none()
+    }
+
+    fn fail(&mut self, objects: &[Listed], code: &str, message: &str) {
+        self.failed += objects.len() as u64;
+        if self.first_failure.is_none()
+            && let Some(first) = objects.first()
+        {
+            self.first_failure = Some(FailedKey {
+                key: first.key.clone(),
+                code: code.to_owned(),
+                message: message.to_owned(),
+            });
+        }
+    }
+}
+
+/// A listed object: its key, and its size for the byte count.
+#[derive(Debug, Clone)]
+struct Listed {
+    key: String,
+    size: u64,
+}
+
+pub(super) async fn delete_folder(
+    client: &Client,
+    folder: &Folder,
+    keep: Option<&str>,
+    limits: DeletionLimits,
+) -> Report {
+    let lister = lister::Lister {
+        client,
+        bucket: &folder.bucket,
+        root: &folder.prefix,
+        keep,
+        concurrency: limits.list_concurrency,
+    };
+    let (pages, received) = mpsc::channel(limits.concurrency);
+    let listing = async move {
+        // Owning the sender here closes the channel as soon as listing ends.
+        lister.run(&pages).await
+    };
+    let batches = batches(received, limits.batch_size);
+    let (listed, mut report) = tokio::join!(
+        listing,
+        deleter::delete_all(client, &folder.bucket, batches, limits.concurrency)
+    );
+    if let Err(err) = listed {
+        report.stopped.get_or_insert(err);
+    }
+    report
+}
+
+/// Regroups pages into batches of `size` keys. A smaller batch goes out only when no page is
+/// waiting, so that a deleter never idles while keys are known.
+fn batches(pages: mpsc::Receiver<Vec<Listed>>, size: usize) -> impl Stream<Item = Vec<Listed>> {
+    futures_util::stream::unfold((pages, Vec::new()), move |(mut pages, mut buffer)| async move {
+        loop {
+            if buffer.len() >= size {
+                let rest = buffer.split_off(size);
+                return Some((buffer, (pages, rest)));
+            }
+            let page = match pages.try_recv() {
+                Ok(page) => Some(page),
+                Err(mpsc::error::TryRecvError::Empty) if !buffer.is_empty() => {
+                    return Some((std::mem::take(&mut buffer), (pages, Vec::new())));
+                }
+                Err(_) => pages.recv().await,
+            };
+            match page {
+                Some(page) if buffer.is_empty() => buffer = page,
+                Some(page) => buffer.extend(page),
+                None if buffer.is_empty() => return None,
+                None => return Some((std::mem::take(&mut buffer), (pages, Vec::new()))),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn page(from: usize, len: usize) -> Vec<Listed> {
+        (from..from + len).map(|i| Listed { key: format!("k{i:05}"), size: 1 }).collect()
+    }
+
+    #[tokio::test]
+    async fn pages_are_regrouped_into_full_batches_without_losing_or_repeating_keys() {
+        let (sender, receiver) = mpsc::channel(8);
+        let mut from = 0;
+        for len in [1000, 250, 250, 999, 1, 3] {
+            sender.send(page(from, len)).await.unwrap();
+            from += len;
+        }
+        drop(sender);
+        let batches: Vec<Vec<Listed>> = batches(receiver, 1000).collect().await;
+        assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= 1000));
+        let keys: Vec<String> = batches.into_iter().flatten().map(|l| l.key).collect();
+        let expected: Vec<String> = page(0, from).into_iter().map(|l| l.key).collect();
+        assert_eq!(keys, expected);
+    }
+
+    #[tokio::test]
+    async fn a_partial_batch_goes_out_when_no_page_is_waiting() {
+        let (sender, receiver) = mpsc::channel(8);
+        sender.send(page(0, 10)).await.unwrap();
+        let mut batches = std::pin::pin!(batches(receiver, 1000));
+        // The sender is still open: a deleter would otherwise wait for keys that are known.
+        assert_eq!(batches.next().await.map(|b| b.len()), Some(10));
+        drop(sender);
+        assert!(batches.next().await.is_none());
+    }
+}

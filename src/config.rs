@@ -11,6 +11,8 @@
 //! | `DELETE_CONCURRENCY` | 16 | DeleteObjects requests in flight per invocation (1 to 256) |
 //! | `DELETE_BATCH_SIZE` | 1000 | keys per DeleteObjects request (1 to 1000) |
 //! | `LIST_CONCURRENCY` | 16 | ListObjectsV2 requests in flight per invocation (1 to 256) |
+//! | `HTTP_BUDGET_MS` | 25000 | time an HTTP invocation works before it answers 202 and hands on (API Gateway gives up at 29-30 s) |
+//! | `DEADLINE_MARGIN_MS` | 3000 | time kept before Lambda's deadline to hand the rest of a deletion on |
 //! | `S3_MAX_ATTEMPTS` | 5 | attempts per S3 request, the first included (1 to 20) |
 //! | `S3_ATTEMPT_TIMEOUT_MS` | 20000 | limit on one attempt of one S3 request |
 //! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | unset | a custom S3 endpoint (local servers); addressed path-style |
@@ -27,6 +29,10 @@ pub struct Config {
     pub config_buckets: Vec<String>,
     pub project_claim: String,
     pub deletion: DeletionLimits,
+    /// The longest an HTTP invocation works before answering 202.
+    pub http_budget: Duration,
+    /// Kept before Lambda's deadline to hand the rest of a deletion on.
+    pub deadline_margin: Duration,
     pub s3: S3Settings,
 }
 
@@ -132,6 +138,9 @@ impl Config {
             list_concurrency: number("LIST_CONCURRENCY", defaults.list_concurrency as u64, 1..=256)?
                 as usize,
         };
+        let http_budget = Duration::from_millis(number("HTTP_BUDGET_MS", 25_000, 1_000..=900_000)?);
+        let deadline_margin =
+            Duration::from_millis(number("DEADLINE_MARGIN_MS", 3_000, 100..=60_000)?);
         let s3 = S3Settings {
             max_attempts: number("S3_MAX_ATTEMPTS", 5, 1..=20)? as u32,
             attempt_timeout: Duration::from_millis(number(
@@ -142,7 +151,16 @@ impl Config {
             endpoint: get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL")),
         };
 
-        Ok(Config { job_bucket, job_prefix, config_buckets, project_claim, deletion, s3 })
+        Ok(Config {
+            job_bucket,
+            job_prefix,
+            config_buckets,
+            project_claim,
+            deletion,
+            http_budget,
+            deadline_margin,
+            s3,
+        })
     }
 }
 
@@ -165,6 +183,8 @@ mod tests {
         assert_eq!(c.project_claim, "project_id");
         assert_eq!(c.deletion, DeletionLimits::default());
         assert_eq!(c.s3.endpoint, None);
+        assert_eq!(c.http_budget, Duration::from_secs(25));
+        assert_eq!(c.deadline_margin, Duration::from_secs(3));
         assert_eq!(config(&[]).unwrap_err().name, "JOB_BUCKET");
         assert_eq!(config(&[("JOB_BUCKET", " ")]).unwrap_err().name, "JOB_BUCKET");
     }
@@ -181,6 +201,8 @@ mod tests {
             ("LIST_CONCURRENCY", "4"),
             ("S3_MAX_ATTEMPTS", "3"),
             ("S3_ATTEMPT_TIMEOUT_MS", "1500"),
+            ("HTTP_BUDGET_MS", "10000"),
+            ("DEADLINE_MARGIN_MS", "500"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:3900"),
         ])
         .unwrap();
@@ -193,6 +215,8 @@ mod tests {
         );
         assert_eq!(c.s3.max_attempts, 3);
         assert_eq!(c.s3.attempt_timeout, Duration::from_millis(1500));
+        assert_eq!(c.http_budget, Duration::from_secs(10));
+        assert_eq!(c.deadline_margin, Duration::from_millis(500));
         assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
     }
 
@@ -221,6 +245,8 @@ mod tests {
             ("LIST_CONCURRENCY", "0"),
             ("S3_MAX_ATTEMPTS", "0"),
             ("S3_ATTEMPT_TIMEOUT_MS", "-1"),
+            ("HTTP_BUDGET_MS", "999"),
+            ("DEADLINE_MARGIN_MS", "60001"),
         ] {
             let mut vars = vec![("JOB_BUCKET", "jobs")];
             vars.push((name, value));

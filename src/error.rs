@@ -48,6 +48,9 @@ pub enum ApiError {
     #[error("The record of job {job_id} cannot be read ({reason}); it is left in place.")]
     RecordUnreadable { job_id: String, reason: String },
 
+    #[error("The deletion ticket {key} cannot be read ({reason}).")]
+    TicketUnreadable { key: String, reason: String },
+
     #[error(
         "The object store is unavailable ({reason}) while deleting job {job_id}; \
          nothing is reported deleted that was not, try again later."
@@ -88,7 +91,8 @@ impl ApiError {
             ApiError::JobBusy { .. } => 409,
             ApiError::DeletionIncomplete { .. }
             | ApiError::StoreFailed { .. }
-            | ApiError::RecordUnreadable { .. } => 500,
+            | ApiError::RecordUnreadable { .. }
+            | ApiError::TicketUnreadable { .. } => 500,
             ApiError::StoreUnavailable { .. } => 503,
         }
     }
@@ -107,7 +111,8 @@ impl ApiError {
             ApiError::JobBusy { .. } => "res.1024",
             ApiError::DeletionIncomplete { .. }
             | ApiError::StoreFailed { .. }
-            | ApiError::RecordUnreadable { .. } => "res.5001",
+            | ApiError::RecordUnreadable { .. }
+            | ApiError::TicketUnreadable { .. } => "res.5001",
             ApiError::StoreUnavailable { .. } => "res.5003",
         }
     }

@@ -3,6 +3,10 @@
 //! A job's root is `{JOB_PREFIX}{project_id}/jobs/{job_id}/` in `JOB_BUCKET`; its record is
 //! `{root}job.json`. Both ids are validated [`Id`]s (one key segment each) and the root ends with
 //! `/`, so the root of job `abc` is never a prefix of job `abcd`'s, nor project `p1`'s of `p10`'s.
+//!
+//! A deletion that outlives one invocation is carried by a ticket,
+//! `{JOB_PREFIX}.deletions/{project_id}/{job_id}.json`: no project id starts with `.`, so the
+//! tickets never meet job data.
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -21,13 +25,30 @@ pub struct JobLayout {
     pub data: Folder,
     /// The job's record: it exists exactly when the job does, and is deleted last.
     pub record_key: String,
+    /// Where a deletion in progress keeps the rest of its work, in the same bucket.
+    pub ticket_key: String,
 }
+
+const TICKETS: &str = ".deletions/";
 
 impl JobLayout {
     pub fn new(config: &Config, project_id: &Id, job_id: &Id) -> JobLayout {
         let prefix = format!("{}{project_id}/jobs/{job_id}/", config.job_prefix);
         let record_key = format!("{prefix}job.json");
-        JobLayout { data: Folder { bucket: config.job_bucket.clone(), prefix }, record_key }
+        let ticket_key = format!("{}{TICKETS}{project_id}/{job_id}.json", config.job_prefix);
+        let data = Folder { bucket: config.job_bucket.clone(), prefix };
+        JobLayout { data, record_key, ticket_key }
+    }
+
+    /// The project and job whose ticket `key` in `bucket` is; `None` for any other object.
+    pub fn ticket_ids(config: &Config, bucket: &str, key: &str) -> Option<(Id, Id)> {
+        if bucket != config.job_bucket {
+            return None;
+        }
+        let rest = key.strip_prefix(config.job_prefix.as_str())?.strip_prefix(TICKETS)?;
+        let (project, file) = rest.split_once('/')?;
+        let job = file.strip_suffix(".json")?;
+        Some((Id::parse("project_id", project).ok()?, Id::parse("job_id", job).ok()?))
     }
 
     /// The folder of the job's configuration sources, `{config_load_path}/{job_id}/`.
@@ -99,6 +120,29 @@ mod tests {
         assert_eq!(layout.record_key, "p1/jobs/abc/job.json");
         let layout = JobLayout::new(&config("res/v1/"), &id("p1"), &id("abc"));
         assert_eq!(layout.data.prefix, "res/v1/p1/jobs/abc/");
+    }
+
+    #[test]
+    fn tickets_live_apart_from_every_project_and_name_their_job() {
+        let c = config("res/");
+        let layout = JobLayout::new(&c, &id("p1"), &id("abc"));
+        assert_eq!(layout.ticket_key, "res/.deletions/p1/abc.json");
+        assert!(!layout.ticket_key.starts_with("res/p1/"));
+        assert_eq!(
+            JobLayout::ticket_ids(&c, "jobs", &layout.ticket_key),
+            Some((id("p1"), id("abc")))
+        );
+        for key in [
+            "res/.deletions/p1/abc.txt",
+            "res/.deletions/p1/a/b.json",
+            "res/p1/jobs/abc/job.json",
+            ".deletions/p1/abc.json",
+            "res/.deletions/../abc.json",
+            "res/.deletions/p1/.json",
+        ] {
+            assert_eq!(JobLayout::ticket_ids(&c, "jobs", key), None, "{key}");
+        }
+        assert_eq!(JobLayout::ticket_ids(&c, "other", &layout.ticket_key), None);
     }
 
     #[test]

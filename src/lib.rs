@@ -3,9 +3,11 @@
 //!
 //! The flow, one module a step:
 //! event in ([`entry`]) -> request parsed and validated ([`request`]) -> where the job lives
-//! ([`layout`]) -> the plan and its order ([`deletion`]) -> the store deletes it ([`store`]) ->
-//! the envelope out ([`entry`], with [`error`] for every refusal).
+//! ([`layout`]) -> the plan and its order ([`deletion`]), within a time [`budget`] -> the store
+//! deletes it ([`store`]) -> the answer out ([`entry`], with [`error`] for every refusal). What
+//! one invocation cannot finish, a [`ticket`] carries to the next.
 
+pub mod budget;
 pub mod config;
 pub mod deletion;
 pub mod entry;
@@ -14,3 +16,4 @@ pub mod layout;
 pub mod request;
 pub mod store;
 pub mod strict_json;
+pub mod ticket;

@@ -205,6 +205,48 @@ impl DeleteRequest {
         let (job_type, offline_platform) = job_type_and_platform(&mut body)?;
         Ok(DeleteRequest { project_id, job_id, job_type, offline_platform })
     }
+
+    /// A request carried by an event (an SQS message body, an EventBridge detail, a deletion
+    /// ticket): the same rules, with `project_id` part of the body.
+    pub fn from_event(body: &[u8]) -> Result<DeleteRequest, ApiError> {
+        let known = ["project_id", "job_id", "type", "offline_platform"];
+        let mut body = Members::of_body(body, &known)?;
+        let project_id = id_value("project_id", body.required("project_id")?)?;
+        let job_id = id_value("job_id", body.required("job_id")?)?;
+        let (job_type, offline_platform) = job_type_and_platform(&mut body)?;
+        Ok(DeleteRequest { project_id, job_id, job_type, offline_platform })
+    }
+
+    /// The request as an event body: `from_event` reads it back unchanged.
+    pub fn to_event(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "project_id": self.project_id.as_str(),
+            "job_id": self.job_id.as_str(),
+            "type": self.job_type.as_str(),
+        });
+        if let Some(platform) = &self.offline_platform {
+            let mut p = serde_json::Map::new();
+            if let Some(name) = &platform.platform {
+                p.insert("platform".into(), name.as_str().into());
+            }
+            if let Some(parameter) = &platform.platform_parameter {
+                let mut q = serde_json::Map::new();
+                q.insert("cluster_name".into(), parameter.cluster_name.as_str().into());
+                if let Some(id) = &parameter.cluster_id {
+                    q.insert("cluster_id".into(), id.as_str().into());
+                }
+                p.insert("platform_parameter".into(), q.into());
+            }
+            if let Some(path) = &platform.config_load_path {
+                p.insert(
+                    "config_load_path".into(),
+                    format!("s3://{}/{}", path.bucket, path.prefix).into(),
+                );
+            }
+            body["offline_platform"] = p.into();
+        }
+        body
+    }
 }
 
 fn job_type_and_platform(
@@ -619,6 +661,37 @@ mod tests {
         }
         let long = format!("s3://cfg/{}", "a".repeat(1100));
         assert_eq!(code(with_path(&long)), "res.1002");
+    }
+
+    #[test]
+    fn event_requests_carry_their_project_and_follow_the_same_rules() {
+        let body = br#"{"project_id":"p1","job_id":"j1","type":"recall","offline_platform":{}}"#;
+        let request = DeleteRequest::from_event(body).unwrap();
+        assert_eq!((request.project_id.as_str(), request.job_id.as_str()), ("p1", "j1"));
+        assert_eq!(request.job_type, JobType::Retrieval);
+        let missing = DeleteRequest::from_event(br#"{"job_id":"j1","type":"ranking"}"#);
+        assert_eq!(missing.unwrap_err(), ApiError::MissingParameter("project_id".into()));
+        let bad =
+            DeleteRequest::from_event(br#"{"project_id":"../p","job_id":"j1","type":"ranking"}"#);
+        assert_eq!(bad.unwrap_err().code(), "res.1001");
+        let unknown =
+            DeleteRequest::from_event(br#"{"project_id":"p","job_id":"j","type":"ranking","x":1}"#);
+        assert_eq!(unknown.unwrap_err().code(), "res.1006");
+    }
+
+    #[test]
+    fn a_request_survives_its_round_trip_through_an_event_body() {
+        for body in [
+            r#"{"project_id":"p1","job_id":"j1","type":"ranking"}"#,
+            r#"{"project_id":"p1","job_id":"j1","type":"etl","offline_platform":{"platform":"DLI",
+                "platform_parameter":{"cluster_name":"c","cluster_id":"i"},"config_load_path":"s3://cfg/a/b"}}"#,
+            r#"{"project_id":"p1","job_id":"j1","type":"etl","offline_platform":{"config_load_path":"s3://cfg"}}"#,
+        ] {
+            let request = DeleteRequest::from_event(body.as_bytes()).unwrap();
+            let again =
+                DeleteRequest::from_event(request.to_event().to_string().as_bytes()).unwrap();
+            assert_eq!(again, request);
+        }
     }
 
     #[test]

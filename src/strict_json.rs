@@ -38,22 +38,6 @@ impl Json {
     }
 }
 
-impl From<serde_json::Value> for Json {
-    fn from(value: serde_json::Value) -> Self {
-        use serde_json::Value;
-        match value {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(b),
-            Value::Number(n) => Json::Number(n),
-            Value::String(s) => Json::String(s),
-            Value::Array(items) => Json::Array(items.into_iter().map(Json::from).collect()),
-            Value::Object(members) => {
-                Json::Object(members.into_iter().map(|(k, v)| (k, Json::from(v))).collect())
-            }
-        }
-    }
-}
-
 impl<'de> Deserialize<'de> for Json {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(JsonVisitor)

@@ -9,7 +9,8 @@
 
 use super::App;
 use super::auth::Caller;
-use crate::deletion::{self, Deleted};
+use crate::budget::Budget;
+use crate::deletion::{self, Outcome};
 use crate::error::ApiError;
 use crate::request::{DeleteRequest, Id, MAX_BODY_BYTES};
 use base64::Engine as _;
@@ -133,9 +134,12 @@ fn all(values: Option<Vec<&str>>) -> Vec<String> {
     values.unwrap_or_default().into_iter().map(str::to_owned).collect()
 }
 
-pub(super) async fn handle(app: &App, event: Value) -> Value {
-    let result = match HttpCall::parse(event, &app.config.project_claim) {
-        Ok(call) => serve(app, call).await,
+pub(super) async fn handle(app: &App, event: Value, context: &lambda_runtime::Context) -> Value {
+    let config = &app.config;
+    let budget =
+        Budget::for_invocation(context.deadline, config.deadline_margin, Some(config.http_budget));
+    let result = match HttpCall::parse(event, &config.project_claim) {
+        Ok(call) => serve(app, call, budget).await,
         Err(err) => Err(err),
     };
     if let Err(err) = &result {
@@ -145,7 +149,7 @@ pub(super) async fn handle(app: &App, event: Value) -> Value {
 }
 
 /// The checks in the order a caller expects: the route, the method, who is asking, then what.
-async fn serve(app: &App, call: HttpCall) -> Result<Deleted, ApiError> {
+async fn serve(app: &App, call: HttpCall, budget: Budget) -> Result<Outcome, ApiError> {
     let project_in_path = call.project_in_path()?;
     if call.method != "DELETE" {
         return Err(ApiError::MethodNotAllowed(call.method.clone()));
@@ -155,20 +159,30 @@ async fn serve(app: &App, call: HttpCall) -> Result<Deleted, ApiError> {
     caller.authorize(&project_id)?;
     let request = DeleteRequest::from_http(project_id, &call.query_job_ids, &call.body()?)?;
     tracing::info!(project_id = %request.project_id, job_id = %request.job_id, caller = ?caller, "deleting job");
-    deletion::delete_job(&app.store, &app.config, &request).await
+    deletion::delete_job(&app.store, &app.config, &request, budget).await
 }
 
 /// The RES envelope, in the response shape that both payload formats accept.
-fn answer(result: Result<Deleted, ApiError>) -> Value {
+fn answer(result: Result<Outcome, ApiError>) -> Value {
     let (status, envelope) = match &result {
-        Ok(deleted) => (
+        Ok(Outcome::Deleted(done)) => (
             200,
             json!({
                 "is_success": true,
-                "message": format!("Succeed to delete job {}.", deleted.job_id),
-                "job_id": deleted.job_id.as_str(),
-                "deleted_objects": deleted.objects,
-                "deleted_bytes": deleted.bytes,
+                "message": format!("Succeed to delete job {}.", done.job_id),
+                "job_id": done.job_id.as_str(),
+                "deleted_objects": done.objects,
+                "deleted_bytes": done.bytes,
+            }),
+        ),
+        // The rest goes on without the caller; the job's record now says `deleting`.
+        Ok(Outcome::InProgress(so_far)) => (
+            202,
+            json!({
+                "is_success": true,
+                "message": format!("Deletion of job {} is in progress.", so_far.job_id),
+                "job_id": so_far.job_id.as_str(),
+                "deleted_objects": so_far.objects,
             }),
         ),
         Err(err) => (

@@ -1,16 +1,27 @@
 //! Events in, answers out. One binary serves every entry; each event is recognised by its shape
-//! and handed to the entry that knows it. The entries share validation, isolation and the
-//! deletion engine, so a rule holds the same whichever way a request arrives.
+//! and handed to the entry that knows it. The entries share validation, isolation, the deletion
+//! engine and its time budget, so a rule holds the same whichever way a request arrives.
+//!
+//! | event | entry | failure |
+//! |---|---|---|
+//! | API Gateway REST/HTTP API, Function URL | `http` | an answer: status and RES envelope |
+//! | SQS batch | `sqs` | the message id in `batchItemFailures` |
+//! | EventBridge "Delete Job", EventBridge/S3 "Object Created" of a ticket | `events` | a Lambda error |
 
 mod auth;
+mod events;
 mod http;
+mod sqs;
 
 pub use auth::Caller;
 
+use crate::budget::Budget;
 use crate::config::Config;
+use crate::deletion::Outcome;
+use crate::error::ApiError;
 use crate::store::{Store, s3_client};
-use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde_json::Value;
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use serde_json::{Value, json};
 
 /// What every invocation of a process shares: the configuration and the S3 client.
 #[derive(Debug, Clone)]
@@ -30,27 +41,64 @@ impl App {
         let store = Store::new(client, config.deletion);
         App { config, store }
     }
+
+    /// The budget of an event invocation: Lambda's deadline less the margin to hand on.
+    fn budget(&self, context: &Context) -> Budget {
+        Budget::for_invocation(context.deadline, self.config.deadline_margin, None)
+    }
 }
 
-/// An event this function cannot take. Returned as a Lambda error, so that asynchronous
-/// invocations retry and then reach their on-failure destination instead of vanishing.
+/// An event that did not do its work. Returned as a Lambda error, so that asynchronous
+/// invocations are retried and then reach their on-failure destination instead of vanishing.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
-    #[error("unrecognised event: expected an API Gateway or Function URL request")]
+    #[error(
+        "unrecognised event: expected an API Gateway or Function URL request, an SQS batch, an \
+         EventBridge \"Delete Job\" or \"Object Created\" event, or an S3 notification"
+    )]
     Unrecognised,
+    #[error("{0}")]
+    Failed(#[from] ApiError),
 }
 
 impl From<EventError> for Diagnostic {
     fn from(err: EventError) -> Diagnostic {
-        Diagnostic { error_type: "UnrecognisedEvent".into(), error_message: err.to_string() }
+        let error_type = match &err {
+            EventError::Unrecognised => "UnrecognisedEvent",
+            EventError::Failed(api) => api.code(),
+        };
+        Diagnostic { error_type: error_type.into(), error_message: err.to_string() }
     }
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, EventError> {
-    let payload = event.payload;
+    let (payload, context) = (event.payload, event.context);
+    let records_source = payload["Records"][0]["eventSource"].as_str();
     if http::is_http(&payload) {
-        return Ok(http::handle(app, payload).await);
+        Ok(http::handle(app, payload, &context).await)
+    } else if records_source == Some("aws:sqs") {
+        sqs::handle(app, payload, app.budget(&context)).await
+    } else if records_source == Some("aws:s3") {
+        events::s3_notification(app, payload, app.budget(&context)).await
+    } else if payload.get("detail-type").is_some() {
+        events::eventbridge(app, payload, app.budget(&context)).await
+    } else {
+        tracing::error!(request_id = %context.request_id, "unrecognised event");
+        Err(EventError::Unrecognised)
     }
-    tracing::error!(request_id = %event.context.request_id, "unrecognised event");
-    Err(EventError::Unrecognised)
+}
+
+/// An event's deletion is done when it deleted the job, handed it on, or found no job: deleting
+/// is idempotent, and the job may have gone with an earlier delivery of the same event.
+fn settle(result: Result<Outcome, ApiError>) -> Result<Value, ApiError> {
+    match result {
+        Ok(Outcome::Deleted(p)) => Ok(
+            json!({"outcome": "deleted", "job_id": p.job_id.as_str(), "deleted_objects": p.objects}),
+        ),
+        Ok(Outcome::InProgress(p)) => Ok(
+            json!({"outcome": "in_progress", "job_id": p.job_id.as_str(), "deleted_objects": p.objects}),
+        ),
+        Err(ApiError::NotFound(message)) => Ok(json!({"outcome": "not_found", "message": message})),
+        Err(err) => Err(err),
+    }
 }

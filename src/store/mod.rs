@@ -9,6 +9,7 @@ mod engine;
 pub use client::s3_client;
 pub use engine::Report;
 
+use crate::budget::Budget;
 use crate::config::DeletionLimits;
 use crate::layout::Folder;
 use aws_sdk_s3::Client;
@@ -23,7 +24,7 @@ const MAX_RECORD_BYTES: i64 = 1024 * 1024;
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{operation} s3://{bucket}/{key}: {code}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
 pub struct StoreError {
-    /// What was being done: `list`, `read`, `delete`.
+    /// What was being done: `list`, `read`, `write`, `delete`.
     pub operation: &'static str,
     pub bucket: String,
     /// The key or prefix involved.
@@ -138,9 +139,26 @@ impl Store {
             .map_err(|err| StoreError::from_sdk("delete", bucket, key, err))
     }
 
-    /// Deletes every object of `folder` but `keep`, streaming: listing feeds deletion batches
-    /// while later pages are still being listed.
-    pub async fn delete_folder(&self, folder: &Folder, keep: Option<&str>) -> Report {
-        engine::delete_folder(&self.client, folder, keep, self.limits).await
+    pub async fn put_json(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|err| StoreError::from_sdk("write", bucket, key, err))
+    }
+
+    /// Deletes every object of `folder` but `keep`, streaming, within `budget`.
+    pub async fn delete_folder(
+        &self,
+        folder: &Folder,
+        keep: Option<&str>,
+        budget: Budget,
+    ) -> Report {
+        engine::delete_folder(&self.client, folder, keep, self.limits, budget).await
     }
 }

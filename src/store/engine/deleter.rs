@@ -3,6 +3,7 @@
 //! with backoff, the rest are reported.
 
 use super::{Listed, Report};
+use crate::budget::Budget;
 use crate::store::{StoreError, is_throttling_code};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -10,23 +11,38 @@ use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::time::timeout_at;
 
 /// Extra attempts for keys that a DeleteObjects reply lists with a passing error.
 const KEY_RETRIES: u32 = 3;
 const KEY_RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
-/// Runs up to `concurrency` batches at once. After a whole request fails, no new batch starts
-/// (the ones in flight finish), and the batches, with the pages channel, are dropped.
+/// Runs up to `concurrency` batches at once. No new batch starts after a whole request failed or
+/// once the budget allows no new work (the ones in flight finish, or are abandoned when the
+/// budget is cut); then the batches, with the pages channel, are dropped.
 pub(super) async fn delete_all(
     client: &Client,
     bucket: &str,
     batches: impl Stream<Item = Vec<Listed>>,
     concurrency: usize,
+    budget: Budget,
 ) -> Report {
     let stop = AtomicBool::new(false);
-    let batches = batches.take_while(|_| std::future::ready(!stop.load(Ordering::Relaxed)));
-    let outcomes =
-        batches.map(|batch| delete_batch(client, bucket, batch)).buffer_unordered(concurrency);
+    let out_of_time = AtomicBool::new(false);
+    let batches = batches.take_while(|_| {
+        let go = !stop.load(Ordering::Relaxed) && budget.allows_new_work();
+        if !budget.allows_new_work() {
+            out_of_time.store(true, Ordering::Relaxed);
+        }
+        std::future::ready(go)
+    });
+    let outcomes = batches
+        .map(|batch| async move {
+            timeout_at(budget.cut_at, delete_batch(client, bucket, batch))
+                .await
+                .unwrap_or_else(|_| Report { cut_short: true, ..Report::default() })
+        })
+        .buffer_unordered(concurrency);
     let mut outcomes = std::pin::pin!(outcomes);
     let mut report = Report::default();
     while let Some(outcome) = outcomes.next().await {
@@ -35,6 +51,7 @@ pub(super) async fn delete_all(
         }
         report.merge(outcome);
     }
+    report.cut_short |= out_of_time.load(Ordering::Relaxed);
     report
 }
 

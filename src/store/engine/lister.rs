@@ -10,12 +10,14 @@
 //! per folder.
 
 use super::Listed;
+use crate::budget::Budget;
 use crate::store::StoreError;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
+use tokio::time::timeout_at;
 
 /// Depth below the root down to which prefixes are probed: root, `output/`, `output/part-…/`.
 const MAX_PROBE_DEPTH: usize = 3;
@@ -32,6 +34,7 @@ pub(super) struct Lister<'a> {
     pub keep: Option<&'a str>,
     /// List requests in flight at once.
     pub concurrency: usize,
+    pub budget: Budget,
 }
 
 enum Job {
@@ -42,24 +45,42 @@ enum Job {
 }
 
 enum Done {
-    Probed { prefix: String, depth: usize, page: Box<ListObjectsV2Output> },
-    Chained,
+    Probed {
+        prefix: String,
+        depth: usize,
+        page: Box<ListObjectsV2Output>,
+    },
+    /// A chain ended; `complete` when it reached its last page.
+    Chained {
+        complete: bool,
+    },
 }
 
 impl Lister<'_> {
-    /// Ends early, without error, when the receiver hangs up.
-    pub async fn run(&self, pages: &mpsc::Sender<Vec<Listed>>) -> Result<(), StoreError> {
+    /// Whether every object was listed: false when the time budget ended, or the receiver hung
+    /// up, first.
+    pub async fn run(&self, pages: &mpsc::Sender<Vec<Listed>>) -> Result<bool, StoreError> {
         let mut queue = vec![Job::Probe { prefix: self.root.to_owned(), depth: 0 }];
         let mut running = FuturesUnordered::new();
-        let mut budget = PREFIX_BUDGET;
+        let mut splits_left = PREFIX_BUDGET;
+        let mut complete = true;
         loop {
-            while running.len() < self.concurrency
-                && let Some(job) = queue.pop()
-            {
-                running.push(self.start(job, pages));
+            while running.len() < self.concurrency && !queue.is_empty() {
+                if !self.budget.allows_new_work() {
+                    complete = false;
+                    queue.clear();
+                } else if let Some(job) = queue.pop() {
+                    running.push(self.start(job, pages));
+                }
             }
-            let Some(done) = running.next().await else { return Ok(()) };
-            let Done::Probed { prefix, depth, page } = done? else { continue };
+            let Some(done) = running.next().await else { return Ok(complete) };
+            let (prefix, depth, page) = match done? {
+                Done::Chained { complete: chained } => {
+                    complete &= chained;
+                    continue;
+                }
+                Done::Probed { prefix, depth, page } => (prefix, depth, page),
+            };
             let subfolders: Vec<String> = page
                 .common_prefixes()
                 .iter()
@@ -67,15 +88,15 @@ impl Lister<'_> {
                 .filter(|p| p.starts_with(&prefix) && p.len() > prefix.len())
                 .map(str::to_owned)
                 .collect();
-            let split =
-                !page.is_truncated().unwrap_or(false) && subfolders.len() <= MAX_FANOUT.min(budget);
+            let split = !page.is_truncated().unwrap_or(false)
+                && subfolders.len() <= MAX_FANOUT.min(splits_left);
             if !split {
                 queue.push(Job::Chain { prefix });
                 continue;
             }
-            budget -= subfolders.len();
+            splits_left -= subfolders.len();
             if !self.send(&page, pages).await {
-                return Ok(());
+                return Ok(false);
             }
             queue.extend(subfolders.into_iter().map(|prefix| match depth + 1 {
                 d if d < MAX_PROBE_DEPTH => Job::Probe { prefix, depth: d },
@@ -85,11 +106,15 @@ impl Lister<'_> {
     }
 
     async fn start(&self, job: Job, pages: &mpsc::Sender<Vec<Listed>>) -> Result<Done, StoreError> {
+        let cut_short = Done::Chained { complete: false };
         match job {
             Job::Probe { prefix, depth } => {
                 let request = self.client.list_objects_v2().bucket(self.bucket).prefix(&prefix);
-                let page =
-                    request.delimiter("/").send().await.map_err(|e| self.error(&prefix, e))?;
+                let Ok(page) = timeout_at(self.budget.cut_at, request.delimiter("/").send()).await
+                else {
+                    return Ok(cut_short);
+                };
+                let page = page.map_err(|e| self.error(&prefix, e))?;
                 Ok(Done::Probed { prefix, depth, page: Box::new(page) })
             }
             Job::Chain { prefix } => {
@@ -100,13 +125,19 @@ impl Lister<'_> {
                     .prefix(&prefix)
                     .into_paginator()
                     .send();
-                while let Some(page) = chain.next().await {
+                loop {
+                    if !self.budget.allows_new_work() {
+                        return Ok(cut_short);
+                    }
+                    let Ok(page) = timeout_at(self.budget.cut_at, chain.next()).await else {
+                        return Ok(cut_short);
+                    };
+                    let Some(page) = page else { return Ok(Done::Chained { complete: true }) };
                     let page = page.map_err(|e| self.error(&prefix, e))?;
                     if !self.send(&page, pages).await {
-                        break;
+                        return Ok(cut_short);
                     }
                 }
-                Ok(Done::Chained)
             }
         }
     }

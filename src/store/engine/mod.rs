@@ -13,6 +13,7 @@ mod deleter;
 mod lister;
 
 use super::StoreError;
+use crate::budget::Budget;
 use crate::config::DeletionLimits;
 use crate::error::FailedKey;
 use crate::layout::Folder;
@@ -30,6 +31,8 @@ pub struct Report {
     /// Why deletion stopped before the folder was exhausted: listing failed, or a whole
     /// DeleteObjects request did (the store is down, throttling past the retries, or refusing).
     pub stopped: Option<StoreError>,
+    /// The time budget ended before the folder was exhausted; the rest is still there.
+    pub cut_short: bool,
 }
 
 impl Report {
@@ -43,11 +46,7 @@ impl Report {
         if self.stopped.is_none() {
             self.stopped = other.stopped;
         }
-    }
-
-    /// Whether every object was deleted and nothing stopped the deletion.
-    pub fn is_complete(&self) -> bool {
-        self.failed == 0 && self.stopped.is_none()
+        self.cut_short |= other.cut_short;
     }
 
     fn fail(&mut self, objects: &[Listed], code: &str, message: &str) {
@@ -76,6 +75,7 @@ pub(super) async fn delete_folder(
     folder: &Folder,
     keep: Option<&str>,
     limits: DeletionLimits,
+    budget: Budget,
 ) -> Report {
     let lister = lister::Lister {
         client,
@@ -83,6 +83,7 @@ pub(super) async fn delete_folder(
         root: &folder.prefix,
         keep,
         concurrency: limits.list_concurrency,
+        budget,
     };
     let (pages, received) = mpsc::channel(limits.concurrency);
     let listing = async move {
@@ -90,12 +91,14 @@ pub(super) async fn delete_folder(
         lister.run(&pages).await
     };
     let batches = batches(received, limits.batch_size);
-    let (listed, mut report) = tokio::join!(
-        listing,
-        deleter::delete_all(client, &folder.bucket, batches, limits.concurrency)
-    );
-    if let Err(err) = listed {
-        report.stopped.get_or_insert(err);
+    let deleting = deleter::delete_all(client, &folder.bucket, batches, limits.concurrency, budget);
+    let (listed, mut report) = tokio::join!(listing, deleting);
+    match listed {
+        // A lister stopped by the deleters' hang-up after a failure is not a cut budget.
+        Ok(complete) => report.cut_short |= !complete && report.stopped.is_none(),
+        Err(err) => {
+            report.stopped.get_or_insert(err);
+        }
     }
     report
 }

@@ -1,0 +1,464 @@
+#!/usr/bin/env python3
+"""The del-job benchmark. Run it with bench/run.sh, which installs the peers, builds the release
+binaries and starts Garage (lmdb) before handing over to this driver.
+
+For every case (objects, layout, delay) it seeds a job beside a neighbour job, snapshots Garage,
+and then, in rounds that alternate the order of the tools, restores the snapshot and deletes the
+job with each tool, checking after every run that the job is empty and the neighbour intact:
+
+- ours: the release `del-job` binary, the real handler, serving one API Gateway event from a
+  local stand-in for the Lambda runtime API (timed from process start to the answer);
+- s3rm-rs with its defaults, and tuned;
+- boto3: `bucket.objects.filter(Prefix=...).delete()`, the usual Python Lambda way;
+- the floor: DeleteObjects of the already-known keys, no listing, at several concurrencies.
+
+Delay cases go through the project's latency proxy (s3-proxy), the others straight to Garage.
+It then measures cold starts (process start to first answer) of del-job and of an equivalent
+boto3 handler under awslambdaric, and writes everything to BENCHMARKS.md.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "target" / "release"
+PEERS = ROOT / "bench" / "peers"
+BUCKET = os.environ.get("GARAGE_DEFAULT_BUCKET", "res-jobs")
+PROJECT = "0a5e29b1c4d84f6e9b7a2c3d4e5f6a7b"
+JOB = "aa22ac78f14142eaa7deacc8e88d477e"
+JOB_ROOT = f"{PROJECT}/jobs/{JOB}/"
+NEIGHBOUR_ROOT = f"{PROJECT}/jobs/{JOB}0/"
+NEIGHBOUR_OBJECTS = 100
+S3RM_TUNED = ["--batch-size", "1000", "--worker-size", "64", "--max-parallel-listings", "32"]
+FLOOR_CONCURRENCIES = [8, 16, 32, 64]
+
+
+def log(message):
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, **kwargs):
+    return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, **kwargs).stdout
+
+
+class Garage:
+    """The Garage that bench/run.sh started, restartable from snapshots of its directories."""
+
+    def __init__(self, work):
+        self.config = os.environ["GARAGE_CONFIG"]
+        self.pid = int(os.environ["GARAGE_PID"])
+        self.process = None
+        text = Path(self.config).read_text()
+        self.dirs = [Path(re.search(rf'^{name} = "(.*)"', text, re.M).group(1)) for name in ("metadata_dir", "data_dir")]
+        self.endpoint = os.environ["AWS_ENDPOINT_URL"]
+        self.port = int(self.endpoint.rsplit(":", 1)[1])
+        self.work = work
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            self.process.wait()
+            self.process = None
+        elif self.pid:
+            os.kill(self.pid, signal.SIGTERM)
+            while Path(f"/proc/{self.pid}").exists() and "zombie" not in Path(f"/proc/{self.pid}/status").read_text():
+                time.sleep(0.05)
+            self.pid = None
+
+    def start(self):
+        log_file = open(self.work / "garage.log", "a")
+        env = dict(os.environ, RUST_LOG="warn")
+        self.process = subprocess.Popen(
+            ["garage", "-c", self.config, "server", "--single-node", "--default-bucket"],
+            env=env, stdout=log_file, stderr=log_file)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            ok = subprocess.run(["garage", "-c", self.config, "bucket", "info", BUCKET], capture_output=True).returncode == 0
+            if ok and count(self.endpoint, JOB_ROOT) is not None:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("garage did not come back")
+
+    def snapshot(self, name):
+        self.stop()
+        target = self.work / "snapshots" / name
+        shutil.rmtree(target, ignore_errors=True)
+        for d in self.dirs:
+            shutil.copytree(d, target / d.name)
+        self.start()
+
+    def restore(self, name):
+        self.stop()
+        for d in self.dirs:
+            shutil.rmtree(d)
+            shutil.copytree(self.work / "snapshots" / name / d.name, d)
+        self.start()
+
+
+def benchkit(*args, endpoint):
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint)
+    return run([str(RELEASE / "benchkit"), *map(str, args)], env=env).strip()
+
+
+def count(endpoint, prefix):
+    try:
+        return int(benchkit("count", BUCKET, prefix, endpoint=endpoint))
+    except subprocess.CalledProcessError:
+        return None
+
+
+class Proxy:
+    """The project's latency proxy in front of Garage."""
+
+    def __init__(self, garage_port, delay_ms):
+        self.process = subprocess.Popen(
+            [str(RELEASE / "s3-proxy"), "--upstream", f"127.0.0.1:{garage_port}", "--delay-ms", str(delay_ms)],
+            stdout=subprocess.PIPE, text=True)
+        self.url = "http://" + self.process.stdout.readline().strip()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+class RuntimeApi:
+    """A stand-in for the Lambda runtime API: hands one event to the function and records when
+    the answer arrives. Later polls for events wait until the function is stopped."""
+
+    def __init__(self):
+        api = self
+        self.event = None
+        self.answer = None
+        self.answered = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body=b"", headers=()):
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    return self.reply(404)
+                event, api.event = api.event, None
+                if event is None:
+                    # The function polls again after answering; it is stopped before this returns.
+                    threading.Event().wait(3600)
+                    return
+                deadline = int((time.time() + 900) * 1000)
+                self.reply(200, json.dumps(event).encode(), [
+                    ("Content-Type", "application/json"),
+                    ("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4())),
+                    ("Lambda-Runtime-Deadline-Ms", str(deadline)),
+                    ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:123456789012:function:del-job"),
+                    ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0"),
+                ])
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                self.reply(202, b"{}", [("Content-Type", "application/json")])
+                if "/response" in self.path or "/error" in self.path:
+                    api.answer = (time.perf_counter(), self.path, body)
+                    api.answered.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def invoke(self, cmd, env, event, cwd=None):
+        """Starts the function, hands it `event`; returns (seconds from start to answer, answer,
+        rusage of the process)."""
+        self.event, self.answer = event, None
+        self.answered.clear()
+        env = dict(env, AWS_LAMBDA_RUNTIME_API=self.address, AWS_LAMBDA_FUNCTION_NAME="del-job",
+                   AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+                   AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/del-job", AWS_LAMBDA_LOG_STREAM_NAME="bench",
+                   RUST_LOG="warn")
+        started = time.perf_counter()
+        process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not self.answered.wait(600):
+            process.kill()
+            raise RuntimeError(f"{cmd[0]} never answered: {process.stderr.read().decode()[-2000:]}")
+        process.kill()
+        _, _, usage = os.wait4(process.pid, 0)
+        process.returncode = -9
+        at, path, body = self.answer
+        if "/error" in path:
+            raise RuntimeError(f"{cmd[0]} failed: {body[:500]}")
+        return at - started, json.loads(body), usage
+
+
+def delete_event(job=JOB):
+    return {
+        "version": "2.0", "routeKey": "DELETE /v1/{project_id}/del-job",
+        "rawPath": f"/v1/{PROJECT}/del-job", "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "pathParameters": {"project_id": PROJECT},
+        "requestContext": {
+            "http": {"method": "DELETE", "path": f"/v1/{PROJECT}/del-job"}, "stage": "$default",
+            "requestId": "bench", "authorizer": {"jwt": {"claims": {"project_id": PROJECT}}},
+        },
+        "body": json.dumps({"job_id": job, "type": "etl", "offline_platform": {"platform": "DLI"}}),
+        "isBase64Encoded": False,
+    }
+
+
+class Sample:
+    def __init__(self, wall, usage):
+        self.wall = wall
+        self.cpu = usage.ru_utime + usage.ru_stime
+        self.rss_mb = usage.ru_maxrss / 1024
+
+
+def timed_process(cmd, env, cwd=None):
+    started = time.perf_counter()
+    process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {process.stderr.read().decode()[-2000:]}")
+    return Sample(wall, usage)
+
+
+class Bench:
+    def __init__(self, args, work):
+        self.args = args
+        self.work = work
+        self.garage = Garage(work)
+        self.runtime = RuntimeApi()
+        self.base_env = dict(os.environ)
+
+    def tools(self, objects, folders):
+        """name -> function(endpoint) -> Sample"""
+        s3_env = lambda endpoint: dict(self.base_env, AWS_ENDPOINT_URL=endpoint)
+        target = f"s3://{BUCKET}/{JOB_ROOT}"
+
+        def ours(endpoint):
+            env = dict(s3_env(endpoint), JOB_BUCKET=BUCKET)
+            wall, answer, usage = self.runtime.invoke([str(RELEASE / "del-job")], env, delete_event())
+            envelope = json.loads(answer["body"])
+            if answer["statusCode"] != 200 or envelope["deleted_objects"] != objects + 1:
+                raise RuntimeError(f"del-job answered {answer}")
+            return Sample(wall, usage)
+
+        def s3rm(extra):
+            def go(endpoint):
+                cmd = ["s3rm", target, "--force", "--show-no-progress", "--target-endpoint-url", endpoint,
+                       "--target-force-path-style", "--target-region", os.environ["AWS_REGION"],
+                       "--target-access-key", os.environ["AWS_ACCESS_KEY_ID"],
+                       "--target-secret-access-key", os.environ["AWS_SECRET_ACCESS_KEY"], *extra]
+                return timed_process(cmd, self.base_env)
+            return go
+
+        def boto3(endpoint):
+            return timed_process([sys.executable, str(PEERS / "boto3_delete.py"), BUCKET, JOB_ROOT], s3_env(endpoint))
+
+        def floor(concurrency):
+            def go(endpoint):
+                cmd = [str(RELEASE / "benchkit"), "floor", BUCKET, JOB_ROOT, str(objects), str(folders), str(concurrency)]
+                return timed_process(cmd, s3_env(endpoint))
+            return go
+
+        tools = {"del-job": ours, "s3rm-rs default": s3rm([]), "s3rm-rs tuned": s3rm(S3RM_TUNED), "boto3": boto3}
+        for c in FLOOR_CONCURRENCIES:
+            tools[f"floor c={c}"] = floor(c)
+        return tools
+
+    def case(self, objects, folders, delay_ms):
+        name = f"{objects}-{folders}"
+        layout = f"{folders} folders" if folders else "flat"
+        log(f"case: {objects} objects, {layout}, {delay_ms} ms delay")
+        if not (self.work / "snapshots" / name).exists():
+            self.garage.restore("empty")
+            benchkit("seed", BUCKET, JOB_ROOT, objects, folders, endpoint=self.garage.endpoint)
+            benchkit("seed", BUCKET, NEIGHBOUR_ROOT, NEIGHBOUR_OBJECTS, 4, endpoint=self.garage.endpoint)
+            self.garage.snapshot(name)
+        tools = self.tools(objects, folders)
+        samples = {tool: [] for tool in tools}
+        names = list(tools)
+        for round_no in range(self.args.rounds):
+            order = names[round_no % len(names):] + names[:round_no % len(names)]
+            for tool in order:
+                self.garage.restore(name)
+                proxy = Proxy(self.garage.port, delay_ms) if delay_ms else None
+                endpoint = proxy.url if proxy else self.garage.endpoint
+                try:
+                    sample = tools[tool](endpoint)
+                finally:
+                    if proxy:
+                        proxy.stop()
+                left = count(self.garage.endpoint, JOB_ROOT)
+                neighbour = count(self.garage.endpoint, NEIGHBOUR_ROOT)
+                if left != 0 or neighbour != NEIGHBOUR_OBJECTS + 1:
+                    raise RuntimeError(f"{tool}: {left} objects left in the job, neighbour has {neighbour}")
+                samples[tool].append(sample)
+                log(f"  {tool}: {sample.wall:.3f} s, {(objects + 1) / sample.wall:,.0f} objects/s, "
+                    f"cpu {sample.cpu:.2f} s, rss {sample.rss_mb:.1f} MB")
+        return {"objects": objects, "folders": folders, "delay_ms": delay_ms, "samples": samples}
+
+    def cold_start(self, endpoint):
+        """Process start to first answer, deleting a 10-object job, for del-job and boto3."""
+        results = {"del-job": [], "boto3 handler (awslambdaric)": []}
+        env = dict(self.base_env, AWS_ENDPOINT_URL=endpoint, JOB_BUCKET=BUCKET)
+        commands = {
+            "del-job": ([str(RELEASE / "del-job")], None),
+            "boto3 handler (awslambdaric)": ([sys.executable, "-m", "awslambdaric", "handler.handler"], str(PEERS)),
+        }
+        for i in range(self.args.cold_runs):
+            for name, (cmd, cwd) in commands.items():
+                job = f"cold{i}{name[0]}"
+                benchkit("seed", BUCKET, f"{PROJECT}/jobs/{job}/", 10, 2, endpoint=endpoint)
+                wall, answer, usage = self.runtime.invoke(cmd, env, delete_event(job), cwd=cwd)
+                if answer["statusCode"] != 200:
+                    raise RuntimeError(f"{name} answered {answer}")
+                results[name].append(Sample(wall, usage))
+        return results
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024
+    versions = {
+        "rustc": run(["rustc", "--version"]).strip(),
+        "garage": run(["garage", "--version"]).splitlines()[0],
+        "s3rm-rs": run(["s3rm", "--version"]).strip(),
+        "boto3": run([sys.executable, "-c", "import boto3; print(boto3.__version__)"]).strip(),
+        "python": platform.python_version(),
+    }
+    return f"{os.cpu_count()} × {cpu}, {memory} GiB, Linux {platform.release()}", versions
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def report(cases, cold, bootstrap_bytes, args):
+    lines = []
+    for case in cases:
+        n = case["objects"] + 1
+        samples = case["samples"]
+        rate = {tool: n / median([s.wall for s in runs]) for tool, runs in samples.items() if runs}
+        floors = {t: r for t, r in rate.items() if t.startswith("floor")}
+        best_floor = max(floors, key=floors.get)
+        ours = rate["del-job"]
+        layout = f"{case['folders']} folders" if case["folders"] else "flat"
+        lines.append(f"\n### {case['objects']:,} objects, {layout}, {case['delay_ms']} ms delay\n")
+        lines.append("| tool | objects/s (median) | ours / tool | cpu s (median) | peak RSS MB |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for tool, r in sorted(rate.items(), key=lambda kv: -kv[1]):
+            runs = samples[tool]
+            cpu = median([s.cpu for s in runs])
+            rss = max(s.rss_mb for s in runs)
+            mark = " (best floor)" if tool == best_floor else ""
+            lines.append(f"| {tool}{mark} | {r:,.0f} | {ours / r:.2f} | {cpu:.2f} | {rss:.1f} |")
+        case["summary"] = {"ours": ours, "floor": floors[best_floor], "best_floor": best_floor,
+                           **{t: rate[t] for t in ("s3rm-rs default", "s3rm-rs tuned", "boto3") if t in rate},
+                           "ours_rss": max(s.rss_mb for s in samples["del-job"]),
+                           "ours_cpu": median([s.cpu for s in samples["del-job"]]),
+                           "s3rm_cpu": median([s.cpu for s in samples["s3rm-rs default"]]),
+                           "s3rm_tuned_cpu": median([s.cpu for s in samples["s3rm-rs tuned"]])}
+    summary = ["\n## Ratios (from the tables below)\n",
+               "| case | ours/s3rm default | ours/s3rm tuned | ours/floor | ours/boto3 | ours peak RSS MB | ours cpu s | s3rm cpu s (default, tuned) |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for case in cases:
+        s = case["summary"]
+        layout = f"{case['folders']} folders" if case["folders"] else "flat"
+        boto = f"{s['ours'] / s['boto3']:.1f}" if "boto3" in s else "—"
+        summary.append(
+            f"| {case['objects']:,}, {layout}, {case['delay_ms']} ms | {s['ours'] / s['s3rm-rs default']:.2f} | "
+            f"{s['ours'] / s['s3rm-rs tuned']:.2f} | {s['ours'] / s['floor']:.2f} | {boto} | {s['ours_rss']:.1f} | "
+            f"{s['ours_cpu']:.2f} | {s['s3rm_cpu']:.2f}, {s['s3rm_tuned_cpu']:.2f} |")
+    cold_lines = ["\n## Cold start: process start to first answer, deleting a 10-object job\n",
+                  "| handler | median ms | min ms | peak RSS MB |", "|---|---:|---:|---:|"]
+    for name, runs in cold.items():
+        walls = [s.wall * 1000 for s in runs]
+        cold_lines.append(f"| {name} | {median(walls):.1f} | {min(walls):.1f} | {max(s.rss_mb for s in runs):.1f} |")
+    ratio = median([s.wall for s in cold["boto3 handler (awslambdaric)"]]) / median([s.wall for s in cold["del-job"]])
+    cold_lines.append(f"\nboto3 handler / del-job: {ratio:.1f}×")
+    if bootstrap_bytes:
+        cold_lines.append(f"\nRelease arm64 `bootstrap` (`cargo lambda build --release --arm64`): "
+                          f"{bootstrap_bytes / 1024 / 1024:.2f} MiB ({bootstrap_bytes:,} bytes)")
+    return summary, lines, cold_lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objects", type=int, nargs="+", default=[1_000, 20_000, 100_000])
+    parser.add_argument("--delays", type=int, nargs="+", default=[0, 30])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--folders", type=int, default=16)
+    parser.add_argument("--flat", type=int, nargs="*", default=[20_000], help="object counts also run flat")
+    parser.add_argument("--cold-runs", type=int, default=10)
+    parser.add_argument("--bootstrap", default="", help="path of the arm64 bootstrap, to report its size")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args()
+
+    work = Path(os.environ.get("BENCH_WORK", "/tmp/del-job-bench"))
+    bench = Bench(args, work)
+    bench.garage.stop()
+    bench.garage.start()
+    bench.garage.snapshot("empty")
+    cases = []
+    try:
+        shapes = [(n, args.folders) for n in args.objects] + [(n, 0) for n in args.flat]
+        for delay in args.delays:
+            for objects, folders in shapes:
+                cases.append(bench.case(objects, folders, delay))
+        bench.garage.restore("empty")
+        log("cold starts")
+        cold = bench.cold_start(bench.garage.endpoint)
+    finally:
+        bench.garage.stop()
+    bootstrap = Path(args.bootstrap).stat().st_size if args.bootstrap and Path(args.bootstrap).exists() else 0
+    summary, tables, cold_lines = report(cases, cold, bootstrap, args)
+    described, versions = machine()
+    text = "\n".join([
+        "# Benchmarks",
+        "",
+        "Written by `bench/run.sh` (see the README); every figure below comes from one run of it.",
+        "",
+        f"Machine: {described}. " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        f"Garage with `db_engine = \"lmdb\"` on the same machine; delay cases go through `s3-proxy` "
+        f"(every request held for the delay). Rounds: {args.rounds}, tools alternating; the median is shown. "
+        f"Time runs from process start to the end of the deletion (del-job: to its answer to the "
+        f"runtime API stand-in), so start-up is included for every tool. s3rm-rs tuned: `{' '.join(S3RM_TUNED)}`.",
+        *summary, *cold_lines, "\n## Throughput, every tool", *tables, "",
+    ])
+    # The analysis written by hand below the marker survives a new run.
+    out = Path(args.out)
+    marker = "<!-- analysis: kept across runs -->"
+    kept = out.read_text().split(marker, 1)[1] if out.exists() and marker in out.read_text() else "\n"
+    out.write_text(text + "\n" + marker + kept)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+//! How long an invocation may work. A deletion never runs into Lambda's timeout: it stops
+//! starting requests before its budget ends, gives up on the ones still in flight when it does
+//! end, and leaves the margin to Lambda's deadline for handing the rest on.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// The longest that requests already in flight are waited for, once no new one may start.
+const IN_FLIGHT_ALLOWANCE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// No request starts after this.
+    pub stop_at: Instant,
+    /// Requests still in flight are abandoned here (their objects are not counted as deleted).
+    pub cut_at: Instant,
+}
+
+impl Budget {
+    /// A budget that ends at `cut_at`; requests stop starting a little before, a quarter of the
+    /// budget at most, so that even a short budget leaves time to work.
+    pub fn until(cut_at: Instant) -> Budget {
+        let left = cut_at.saturating_duration_since(Instant::now());
+        Budget { stop_at: cut_at - IN_FLIGHT_ALLOWANCE.min(left / 4), cut_at }
+    }
+
+    /// No limit, for work outside any invocation.
+    pub fn unlimited() -> Budget {
+        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+        Budget { stop_at: far, cut_at: far }
+    }
+
+    /// The budget of an invocation whose deadline is `deadline_ms` (milliseconds since the
+    /// epoch, as Lambda gives it; 0 when unknown), keeping `margin` to hand the rest on, and no
+    /// longer than `limit` from now when there is one (the API Gateway limit, for HTTP).
+    pub fn for_invocation(deadline_ms: u64, margin: Duration, limit: Option<Duration>) -> Budget {
+        let now = Instant::now();
+        let mut cut_at = match deadline_ms {
+            0 => Budget::unlimited().cut_at,
+            ms => {
+                let epoch_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let left = Duration::from_millis(ms).saturating_sub(epoch_now);
+                now + left.saturating_sub(margin)
+            }
+        };
+        if let Some(limit) = limit {
+            cut_at = cut_at.min(now + limit);
+        }
+        Budget::until(cut_at)
+    }
+
+    /// Whether new requests may still start.
+    pub fn allows_new_work(&self) -> bool {
+        Instant::now() < self.stop_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch_ms_in(d: Duration) -> u64 {
+        (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + d).as_millis() as u64
+    }
+
+    #[test]
+    fn the_margin_is_kept_before_the_deadline() {
+        let budget = Budget::for_invocation(
+            epoch_ms_in(Duration::from_secs(60)),
+            Duration::from_secs(5),
+            None,
+        );
+        let left = budget.cut_at - Instant::now();
+        assert!(left <= Duration::from_secs(55) && left > Duration::from_secs(54), "{left:?}");
+        assert_eq!(budget.cut_at - budget.stop_at, IN_FLIGHT_ALLOWANCE);
+        assert!(budget.allows_new_work());
+    }
+
+    #[test]
+    fn an_http_limit_shortens_the_budget() {
+        let budget = Budget::for_invocation(
+            epoch_ms_in(Duration::from_secs(900)),
+            Duration::from_secs(5),
+            Some(Duration::from_secs(25)),
+        );
+        assert!(budget.cut_at - Instant::now() <= Duration::from_secs(25));
+    }
+
+    #[test]
+    fn a_short_budget_still_leaves_three_quarters_to_work() {
+        let budget = Budget::until(Instant::now() + Duration::from_millis(400));
+        let work = budget.stop_at - Instant::now();
+        assert!(work >= Duration::from_millis(290), "{work:?}");
+    }
+
+    #[test]
+    fn a_deadline_already_past_leaves_no_work() {
+        let budget =
+            Budget::for_invocation(epoch_ms_in(Duration::ZERO), Duration::from_secs(5), None);
+        assert!(!budget.allows_new_work());
+    }
+
+    #[test]
+    fn an_unknown_deadline_is_no_limit() {
+        assert!(Budget::for_invocation(0, Duration::from_secs(5), None).allows_new_work());
+    }
+}

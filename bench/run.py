@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "target" / "release"
+TOOLS = ROOT / "target" / "tools"
 PEERS = ROOT / "bench" / "peers"
 BUCKET = os.environ.get("GARAGE_DEFAULT_BUCKET", "res-jobs")
 PROJECT = "0a5e29b1c4d84f6e9b7a2c3d4e5f6a7b"
@@ -73,9 +74,13 @@ class Garage:
             self.process.wait()
             self.process = None
         elif self.pid:
-            os.kill(self.pid, signal.SIGTERM)
-            while Path(f"/proc/{self.pid}").exists() and "zombie" not in Path(f"/proc/{self.pid}/status").read_text():
-                time.sleep(0.05)
+            # The Garage bench/run.sh started: not our child, so wait for it through /proc.
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+                while "zombie" not in Path(f"/proc/{self.pid}/status").read_text():
+                    time.sleep(0.05)
+            except (ProcessLookupError, FileNotFoundError):
+                pass
             self.pid = None
 
     def start(self):
@@ -88,11 +93,32 @@ class Garage:
         while time.time() < deadline:
             ok = subprocess.run(["garage", "-c", self.config, "bucket", "info", BUCKET], capture_output=True).returncode == 0
             if ok and count(self.endpoint, JOB_ROOT) is not None:
+                self.wait_idle()
                 return
             time.sleep(0.1)
         raise RuntimeError("garage did not come back")
 
+    def wait_idle(self, timeout=120):
+        """Garage goes on working after a burst of writes or a restart (Merkle trees, queues);
+        timing a tool meanwhile would time that too. Waits until it has used under 2% of a core
+        over half a second."""
+        pid = self.process.pid
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def cpu():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            before = cpu()
+            time.sleep(0.5)
+            if cpu() - before < 0.01:
+                return
+        log("garage did not settle; measuring anyway")
+
     def snapshot(self, name):
+        self.wait_idle()
         self.stop()
         target = self.work / "snapshots" / name
         shutil.rmtree(target, ignore_errors=True)
@@ -110,7 +136,7 @@ class Garage:
 
 def benchkit(*args, endpoint):
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint)
-    return run([str(RELEASE / "benchkit"), *map(str, args)], env=env).strip()
+    return run([str(TOOLS / "benchkit"), *map(str, args)], env=env).strip()
 
 
 def count(endpoint, prefix):
@@ -125,7 +151,7 @@ class Proxy:
 
     def __init__(self, garage_port, delay_ms):
         self.process = subprocess.Popen(
-            [str(RELEASE / "s3-proxy"), "--upstream", f"127.0.0.1:{garage_port}", "--delay-ms", str(delay_ms)],
+            [str(TOOLS / "s3-proxy"), "--upstream", f"127.0.0.1:{garage_port}", "--delay-ms", str(delay_ms)],
             stdout=subprocess.PIPE, text=True)
         self.url = "http://" + self.process.stdout.readline().strip()
 
@@ -183,8 +209,13 @@ class RuntimeApi:
                     api.answer = (time.perf_counter(), self.path, body)
                     api.answered.set()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # the function is killed while it polls for its next event
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -259,7 +290,7 @@ class Bench:
 
         def ours(endpoint):
             env = dict(s3_env(endpoint), JOB_BUCKET=BUCKET)
-            wall, answer, usage = self.runtime.invoke([str(RELEASE / "del-job")], env, delete_event())
+            wall, answer, usage = self.runtime.invoke([self.args.ours], env, delete_event())
             envelope = json.loads(answer["body"])
             if answer["statusCode"] != 200 or envelope["deleted_objects"] != objects + 1:
                 raise RuntimeError(f"del-job answered {answer}")
@@ -279,7 +310,7 @@ class Bench:
 
         def floor(concurrency):
             def go(endpoint):
-                cmd = [str(RELEASE / "benchkit"), "floor", BUCKET, JOB_ROOT, str(objects), str(folders), str(concurrency)]
+                cmd = [str(TOOLS / "benchkit"), "floor", BUCKET, JOB_ROOT, str(objects), str(folders), str(concurrency)]
                 return timed_process(cmd, s3_env(endpoint))
             return go
 
@@ -325,7 +356,7 @@ class Bench:
         results = {"del-job": [], "boto3 handler (awslambdaric)": []}
         env = dict(self.base_env, AWS_ENDPOINT_URL=endpoint, JOB_BUCKET=BUCKET)
         commands = {
-            "del-job": ([str(RELEASE / "del-job")], None),
+            "del-job": ([self.args.ours], None),
             "boto3 handler (awslambdaric)": ([sys.executable, "-m", "awslambdaric", "handler.handler"], str(PEERS)),
         }
         for i in range(self.args.cold_runs):
@@ -419,6 +450,7 @@ def main():
     parser.add_argument("--cold-runs", type=int, default=10)
     parser.add_argument("--bootstrap", default="", help="path of the arm64 bootstrap, to report its size")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--ours", default=str(RELEASE / "del-job"), help="the del-job binary to measure")
     args = parser.parse_args()
 
     work = Path(os.environ.get("BENCH_WORK", "/tmp/del-job-bench"))

@@ -16,7 +16,8 @@ if ! command -v s3rm >/dev/null; then
 fi
 
 say "release build"
-cargo build --locked --release --workspace --bins
+cargo build --locked --release --bin del-job
+cargo build --locked --profile tools -p bench -p s3-proxy
 say "arm64 bootstrap (cargo lambda build --release --arm64)"
 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 cargo lambda build --release --arm64 --bin del-job >&2

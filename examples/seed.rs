@@ -18,7 +18,7 @@ async fn main() {
         Some("demo") => {
             let keys = fixture::seed_demo(&jobs, &config).await;
             let seeded = keys.doomed_jobs.len() + keys.doomed_config.len();
-            let kept = keys.kept_jobs.len() + keys.kept_config.len();
+            let kept = keys.kept_jobs.len() + keys.kept_config.len() + keys.deleting.len();
             println!(
                 "seeded job {} ({seeded} objects) beside {kept} objects that must survive",
                 demo::JOB

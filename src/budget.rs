@@ -31,17 +31,17 @@ impl Budget {
     }
 
     /// The budget of an invocation whose deadline is `deadline_ms` (milliseconds since the
-    /// epoch, as Lambda gives it; 0 when unknown), keeping `margin` to hand the rest on, and no
-    /// longer than `limit` from now when there is one (the API Gateway limit, for HTTP).
+    /// epoch, as Lambda gives it), keeping `margin` to hand the rest on (a quarter of the time
+    /// left at most, for short timeouts), and no longer than `limit` from now when there is one
+    /// (the API Gateway limit, for HTTP). A deadline that has already passed as the invocation
+    /// starts is not a real one (local emulators send 0 or a few milliseconds): no limit then.
     pub fn for_invocation(deadline_ms: u64, margin: Duration, limit: Option<Duration>) -> Budget {
         let now = Instant::now();
-        let mut cut_at = match deadline_ms {
-            0 => Budget::unlimited().cut_at,
-            ms => {
-                let epoch_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-                let left = Duration::from_millis(ms).saturating_sub(epoch_now);
-                now + left.saturating_sub(margin)
-            }
+        let epoch_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let left = Duration::from_millis(deadline_ms).checked_sub(epoch_now);
+        let mut cut_at = match left {
+            Some(left) if !left.is_zero() => now + left.saturating_sub(margin.min(left / 4)),
+            _ => Budget::unlimited().cut_at,
         };
         if let Some(limit) = limit {
             cut_at = cut_at.min(now + limit);
@@ -77,6 +77,20 @@ mod tests {
     }
 
     #[test]
+    fn a_short_timeout_keeps_a_quarter_as_its_margin() {
+        let budget = Budget::for_invocation(
+            epoch_ms_in(Duration::from_secs(3)),
+            Duration::from_secs(3),
+            None,
+        );
+        let left = budget.cut_at - Instant::now();
+        assert!(
+            left > Duration::from_millis(2_100) && left <= Duration::from_millis(2_250),
+            "{left:?}"
+        );
+    }
+
+    #[test]
     fn an_http_limit_shortens_the_budget() {
         let budget = Budget::for_invocation(
             epoch_ms_in(Duration::from_secs(900)),
@@ -94,14 +108,11 @@ mod tests {
     }
 
     #[test]
-    fn a_deadline_already_past_leaves_no_work() {
-        let budget =
-            Budget::for_invocation(epoch_ms_in(Duration::ZERO), Duration::from_secs(5), None);
-        assert!(!budget.allows_new_work());
-    }
-
-    #[test]
-    fn an_unknown_deadline_is_no_limit() {
-        assert!(Budget::for_invocation(0, Duration::from_secs(5), None).allows_new_work());
+    fn a_deadline_that_is_no_deadline_is_no_limit() {
+        for deadline in [0, 3, epoch_ms_in(Duration::ZERO) - 10] {
+            assert!(
+                Budget::for_invocation(deadline, Duration::from_secs(5), None).allows_new_work()
+            );
+        }
     }
 }

@@ -191,7 +191,12 @@ async fn run(
     };
     if report.cut_short {
         if report.deleted == 0 {
-            // Handing on work that made no progress would only loop.
+            // A request that races the invocation already carrying this job leaves it to that
+            // one; a continuation that made no progress fails, so that Lambda retries it later
+            // rather than handing on work that would only loop.
+            if record.status == DELETING && ticket.is_none() {
+                return Ok(Outcome::InProgress(progress));
+            }
             return Err(ApiError::StoreUnavailable {
                 job_id: job_id.to_string(),
                 reason: "nothing could be deleted within the time budget".into(),

@@ -69,6 +69,7 @@ async fn deleting_a_job_removes_its_data_record_and_config_sources_and_nothing_e
 
 #[tokio::test]
 async fn a_job_of_thousands_of_objects_in_folders_is_deleted_completely() {
+    let _heavy = common::heavy().await;
     // GIVEN a job of 5,200 objects in 8 folders, with an empty JOB_PREFIX
     let world = World::new("large", "").await;
     let (target, _) = seed_neighbourhood(&world, 5_200).await;

@@ -12,12 +12,33 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One row of the table in events/README.md.
+/// One row of the tables in events/README.md.
 #[derive(Debug)]
 struct Promise {
     file: String,
-    status: u16,
-    error_code: Option<String>,
+    answer: Answer,
+    deletes: Deletes,
+}
+
+#[derive(Debug)]
+enum Answer {
+    Http {
+        status: u16,
+        error_code: Option<String>,
+    },
+    /// The message ids of an SQS batch response.
+    Failures(BTreeSet<String>),
+    /// The `outcome` an asynchronous event reports.
+    Outcome(String),
+    /// A Lambda error carrying this RES code.
+    Error(String),
+}
+
+#[derive(Debug, PartialEq)]
+enum Deletes {
+    ExampleJob,
+    DeletingJob,
+    Nothing,
 }
 
 fn promises() -> Vec<Promise> {
@@ -27,12 +48,29 @@ fn promises() -> Vec<Promise> {
         .filter(|line| line.starts_with("| `"))
         .map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            let code = cells[4];
-            Promise {
-                file: cells[1].trim_matches('`').to_owned(),
-                status: cells[3].parse().unwrap_or_else(|_| panic!("status in {line}")),
-                error_code: code.starts_with("res.").then(|| code.to_owned()),
-            }
+            let words: Vec<&str> = cells[3].split_whitespace().collect();
+            let answer = match words[..] {
+                ["failures", ref ids @ ..] => {
+                    Answer::Failures(ids.iter().map(|s| s.to_string()).collect())
+                }
+                ["error", code] => Answer::Error(code.into()),
+                [status] if status.parse::<u16>().is_ok() => {
+                    Answer::Http { status: status.parse().unwrap(), error_code: None }
+                }
+                [status, code] => Answer::Http {
+                    status: status.parse().unwrap_or_else(|_| panic!("status in {line}")),
+                    error_code: Some(code.into()),
+                },
+                [outcome] => Answer::Outcome(outcome.into()),
+                _ => panic!("unreadable answer in {line}"),
+            };
+            let deletes = match cells[4] {
+                "the example job" => Deletes::ExampleJob,
+                "the deleting job" => Deletes::DeletingJob,
+                "nothing" => Deletes::Nothing,
+                other => panic!("unknown deletion {other:?} in {line}"),
+            };
+            Promise { file: cells[1].trim_matches('`').to_owned(), answer, deletes }
         })
         .collect()
 }
@@ -64,8 +102,9 @@ impl Watch {
         Watch { child, port }
     }
 
-    /// The function's answer to the event in `file`.
-    fn invoke(&self, file: &Path) -> Value {
+    /// The function's answer to the event in `file`, or what `cargo lambda invoke` printed
+    /// when the function failed.
+    fn invoke(&self, file: &Path) -> Result<Value, String> {
         let output = Command::new("cargo")
             .args(["lambda", "invoke", "del-job", "-A", "127.0.0.1", "-P"])
             .arg(self.port.to_string())
@@ -74,14 +113,10 @@ impl Watch {
             .output()
             .expect("cargo lambda invoke");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "invoke {}: {}{}",
-            file.display(),
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+        if !output.status.success() {
+            return Err(format!("{stdout}{}", String::from_utf8_lossy(&output.stderr)));
+        }
+        Ok(serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}")))
     }
 
     /// Waits until the function is built and answers, by invoking `file` until it does.
@@ -139,31 +174,61 @@ async fn every_sample_event_gets_the_answer_its_readme_promises() {
     for promise in &promises {
         // WHEN the event is invoked on a freshly seeded demo
         let seeded = fixture::seed_demo(&jobs, &configs).await;
-        let answer = watch.invoke(&Path::new("events").join(&promise.file));
-
-        // THEN the status and error code are the promised ones
         let file = &promise.file;
-        let envelope: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
-        assert_eq!(answer["statusCode"], promise.status, "{file}: {envelope}");
-        assert_eq!(answer["headers"]["content-type"], "application/json", "{file}");
-        match &promise.error_code {
-            Some(code) => {
-                assert_eq!(envelope["is_success"], false, "{file}");
-                assert_eq!(envelope["error_code"], *code, "{file}: {envelope}");
-                assert!(envelope["error_msg"].as_str().is_some_and(|m| !m.is_empty()), "{file}");
+        let result = watch.invoke(&Path::new("events").join(file));
+
+        // THEN the answer is the promised one
+        match (&promise.answer, result) {
+            (Answer::Http { status, error_code }, Ok(answer)) => {
+                let envelope: Value =
+                    serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+                assert_eq!(answer["statusCode"], *status, "{file}: {envelope}");
+                assert_eq!(answer["headers"]["content-type"], "application/json", "{file}");
+                assert_eq!(envelope["is_success"], error_code.is_none(), "{file}");
+                match error_code {
+                    Some(code) => {
+                        assert_eq!(envelope["error_code"], *code, "{file}: {envelope}");
+                        assert!(
+                            envelope["error_msg"].as_str().is_some_and(|m| !m.is_empty()),
+                            "{file}"
+                        );
+                    }
+                    None => {
+                        assert_eq!(envelope["job_id"], demo::JOB, "{file}");
+                        let deleted = seeded.doomed_jobs.len() + seeded.doomed_config.len();
+                        assert_eq!(envelope["deleted_objects"], deleted as u64, "{file}");
+                    }
+                }
             }
-            None => {
-                assert_eq!(envelope["is_success"], true, "{file}");
-                assert_eq!(envelope["job_id"], demo::JOB, "{file}");
-                let deleted = seeded.doomed_jobs.len() + seeded.doomed_config.len();
-                assert_eq!(envelope["deleted_objects"], deleted as u64, "{file}");
+            (Answer::Failures(ids), Ok(answer)) => {
+                let failed: BTreeSet<String> = answer["batchItemFailures"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{file}: {answer}"))
+                    .iter()
+                    .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+                    .collect();
+                assert_eq!(failed, *ids, "{file}");
             }
+            (Answer::Outcome(outcome), Ok(answer)) => {
+                // A direct S3 notification reports one result per record.
+                let reported = answer.get("results").map_or(&answer, |results| &results[0]);
+                assert_eq!(reported["outcome"], *outcome, "{file}: {answer}");
+            }
+            (Answer::Error(code), Err(printed)) => {
+                assert!(printed.contains(code.as_str()), "{file}: {printed}");
+            }
+            (expected, got) => panic!("{file}: expected {expected:?}, got {got:?}"),
         }
-        // AND a success deleted the demo job and only it, a refusal nothing at all
-        let (mut expected_jobs, mut expected_configs) = (seeded.kept_jobs, seeded.kept_config);
-        if promise.error_code.is_some() {
-            expected_jobs.extend(seeded.doomed_jobs);
-            expected_configs.extend(seeded.doomed_config);
+
+        // AND exactly the promised objects are gone
+        let mut expected_jobs = seeded.kept_jobs.clone();
+        let mut expected_configs = seeded.kept_config.clone();
+        if promise.deletes != Deletes::ExampleJob {
+            expected_jobs.extend(seeded.doomed_jobs.iter().cloned());
+            expected_configs.extend(seeded.doomed_config.iter().cloned());
+        }
+        if promise.deletes != Deletes::DeletingJob {
+            expected_jobs.extend(seeded.deleting.iter().cloned());
         }
         assert_eq!(jobs.keys().await, expected_jobs, "{file}: job bucket");
         assert_eq!(configs.keys().await, expected_configs, "{file}: config bucket");

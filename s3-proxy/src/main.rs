@@ -24,7 +24,7 @@ async fn main() {
         }
     }
     let upstream = upstream.unwrap_or_else(|| usage("--upstream is required"));
-    let settings = Settings { delay: Duration::from_millis(delay_ms) };
+    let settings = Settings { delay: Duration::from_millis(delay_ms), faults: Vec::new() };
     let proxy = Proxy::start(listen, upstream, settings).await.expect("bind the proxy");
     println!("{}", proxy.addr());
     std::future::pending::<()>().await;

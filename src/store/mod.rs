@@ -43,7 +43,20 @@ pub(crate) fn is_throttling_code(code: &str) -> bool {
     matches!(code, "SlowDown" | "ServiceUnavailable" | "RequestTimeout" | "Throttling")
 }
 
+/// The `<Code>` of an S3 error document.
+fn code_in_body(response: &HttpResponse) -> Option<String> {
+    let text = std::str::from_utf8(response.body().bytes()?).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    Some(text[start..end].to_owned())
+}
+
 impl StoreError {
+    /// Worth another attempt: the store was unavailable, or failed inside itself.
+    pub(crate) fn is_passing(&self) -> bool {
+        self.unavailable || self.code == "InternalError" || self.code == "HTTP500"
+    }
+
     fn from_sdk<E>(
         operation: &'static str,
         bucket: &str,
@@ -59,9 +72,14 @@ impl StoreError {
             SdkError::ResponseError(_) => ("ResponseError".to_owned(), true),
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
-                // A reply without an S3 error document still has a status worth reporting.
-                let code =
-                    service.err().code().map_or_else(|| format!("HTTP{status}"), str::to_owned);
+                // An error inside a 200 (S3 can fail after sending its status) is not parsed by
+                // the SDK; read its code from the body. Without an error document, the status.
+                let code = service
+                    .err()
+                    .code()
+                    .map(str::to_owned)
+                    .or_else(|| code_in_body(service.raw()))
+                    .unwrap_or_else(|| format!("HTTP{status}"));
                 let unavailable = status == 503 || is_throttling_code(&code);
                 (code, unavailable)
             }

@@ -11,6 +11,14 @@ use fixture::Bucket;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Held by the tests that seed and delete tens of thousands of objects, or that time
+/// invocations, so that they do not share the two cores and the store with one another.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
 
 /// A test's world: a bucket for jobs, one for configuration sources, and the function
 /// configured for them (plus any variables the test sets).
@@ -47,6 +55,23 @@ pub async fn app(vars: &HashMap<String, String>) -> App {
         Config::from_lookup(|name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
             .expect("test configuration");
     App::new(config).await
+}
+
+/// A Lambda context whose deadline is `left` from now.
+pub fn context_with(left: Duration) -> Context {
+    let mut context = Context::default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    context.deadline = (now + left).as_millis() as u64;
+    context
+}
+
+/// Invokes the handler with an event that is not an HTTP request, `left` before its deadline.
+pub async fn invoke_event(
+    app: &App,
+    event: Value,
+    left: Duration,
+) -> Result<Value, entry::EventError> {
+    entry::handle(app, LambdaEvent::new(event, context_with(left))).await
 }
 
 /// Invokes the handler with a raw event; returns the HTTP status and the envelope.
@@ -97,4 +122,35 @@ pub fn refused(answer: &(u16, Value), status: u16, code: &str) -> String {
     assert_eq!(answer.1["is_success"], false, "{}", answer.1);
     assert_eq!(answer.1["error_code"], code, "{}", answer.1);
     answer.1["error_msg"].as_str().expect("error_msg").to_owned()
+}
+
+/// EventBridge's "Object Created" for `key` in `bucket`, as the bucket sends it.
+pub fn object_created_event(bucket: &str, key: &str) -> Value {
+    json!({
+        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
+        "time": "2026-11-27T20:00:00Z", "region": "eu-west-1",
+        "resources": [format!("arn:aws:s3:::{bucket}")],
+        "detail": {
+            "version": "0", "bucket": {"name": bucket},
+            "object": {"key": key, "size": 200, "etag": "b1946ac92492d2347c6235b4d2611184"},
+            "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "reason": "PutObject"
+        }
+    })
+}
+
+/// An SQS batch of `(message id, body)`.
+pub fn sqs_event(messages: &[(&str, String)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id, "receiptHandle": "handle", "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:del-job", "awsRegion": "eu-west-1"
+            })
+        })
+        .collect();
+    json!({"Records": records})
 }

@@ -29,6 +29,9 @@ pub mod demo {
     /// Shares the project's id as a prefix, and holds a job with the example job's id.
     pub const OTHER_PROJECT: &str = "0a5e29b1c4d84f6e9b7a2c3d4e5f6a7b0";
     pub const RUNNING_JOB: &str = "bb31c0de5a8e4b7c9d2f1e0a3b4c5d6e";
+    /// A `ranking` job an earlier invocation began to delete: its record says `deleting`, and
+    /// its ticket carries the rest.
+    pub const DELETING_JOB: &str = "dd0f3e2c1b4a59687766554433221100";
 }
 
 /// The server the tests run against, from the standard AWS variables.
@@ -87,6 +90,12 @@ impl Bucket {
             .send()
             .await
             .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    }
+
+    /// The object's bytes, or `None` when there is no such object.
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let reply = self.client.get_object().bucket(&self.name).key(key).send().await.ok()?;
+        Some(reply.body.collect().await.expect("read body").to_vec())
     }
 
     /// Writes small objects, many at once; seeding is never what a test measures.
@@ -198,15 +207,19 @@ impl JobSpec {
 /// keys that must survive it.
 #[derive(Debug, Clone, Default)]
 pub struct DemoKeys {
+    /// The example job's data and record.
     pub doomed_jobs: BTreeSet<String>,
+    /// The example job's configuration sources.
     pub doomed_config: BTreeSet<String>,
+    /// The job being deleted, its ticket included.
+    pub deleting: BTreeSet<String>,
     pub kept_jobs: BTreeSet<String>,
     pub kept_config: BTreeSet<String>,
 }
 
 /// Empties both demo buckets and seeds the demo: the example job (24 objects in 4 folders and
 /// two configuration sources), a job whose id extends it, a project whose id extends the
-/// project's with a job of the same id, and a running job.
+/// project's with a job of the same id, a running job, and a job half deleted, with its ticket.
 pub async fn seed_demo(jobs: &Bucket, config: &Bucket) -> DemoKeys {
     use demo::*;
     jobs.clear().await;
@@ -222,6 +235,15 @@ pub async fn seed_demo(jobs: &Bucket, config: &Bucket) -> DemoKeys {
     ] {
         keys.kept_jobs.extend(jobs.seed_job("", &job).await);
     }
+    let deleting = JobSpec::new(PROJECT, DELETING_JOB).job_type("ranking").status("deleting");
+    keys.deleting = jobs.seed_job("", &deleting.objects(12, 3)).await;
+    let ticket_key = format!(".deletions/{PROJECT}/{DELETING_JOB}.json");
+    let ticket = serde_json::json!({
+        "request": {"project_id": PROJECT, "job_id": DELETING_JOB, "type": "ranking"},
+        "deleted_objects": 40, "deleted_bytes": 4000, "hops": 1
+    });
+    jobs.put(&ticket_key, ticket.to_string()).await;
+    keys.deleting.insert(ticket_key);
     for (job, set) in [(JOB, &mut keys.doomed_config), (NEIGHBOUR_JOB, &mut keys.kept_config)] {
         for file in ["config.json", "features.json"] {
             let key = format!("{CONFIG_PREFIX}/{job}/{file}");

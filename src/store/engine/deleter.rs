@@ -1,25 +1,35 @@
-//! DeleteObjects, up to `concurrency` requests at once. A reply can be a 200 that still lists
-//! per-key `Errors`: every reply is read, keys that failed for a passing reason are retried alone
-//! with backoff, the rest are reported.
+//! DeleteObjects, as many at once as the store takes (see `throttle.rs`).
+//!
+//! The engine, not the SDK, retries DeleteObjects, so that it sees every throttled reply and can
+//! slow down instead of spending a fixed number of attempts: a throttled batch waits and goes
+//! again for as long as the budget lasts. Other passing failures (timeouts, lost connections,
+//! 500s, an error inside a 200) are retried a few times with backoff. A reply can be a 200 that
+//! lists per-key `Errors`: every reply is read, keys that failed for a passing reason go again
+//! alone, the rest are reported.
 
+use super::throttle::Throttle;
 use super::{Listed, Report};
 use crate::budget::Budget;
 use crate::store::{StoreError, is_throttling_code};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::time::timeout_at;
+use tokio::time::{Instant, timeout_at};
 
-/// Extra attempts for keys that a DeleteObjects reply lists with a passing error.
-const KEY_RETRIES: u32 = 3;
-const KEY_RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// Attempts per batch for passing failures other than throttling.
+const ATTEMPTS: u32 = 5;
+const BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Runs up to `concurrency` batches at once. No new batch starts after a whole request failed or
-/// once the budget allows no new work (the ones in flight finish, or are abandoned when the
-/// budget is cut); then the batches, with the pages channel, are dropped.
+/// Runs up to `concurrency` batches at once. No new batch starts after a whole request failed for
+/// good, or when the budget allows no new work or too little to finish it (judged by the slowest
+/// batch so far): the store would go on with a batch abandoned half way, slowing what follows.
+/// Batches still in flight when the budget is cut are abandoned; their objects are not counted.
 pub(super) async fn delete_all(
     client: &Client,
     bucket: &str,
@@ -27,20 +37,24 @@ pub(super) async fn delete_all(
     concurrency: usize,
     budget: Budget,
 ) -> Report {
+    let throttle = Throttle::new(concurrency);
     let stop = AtomicBool::new(false);
     let out_of_time = AtomicBool::new(false);
+    let slowest_ms = AtomicU64::new(0);
     let batches = batches.take_while(|_| {
-        let go = !stop.load(Ordering::Relaxed) && budget.allows_new_work();
-        if !budget.allows_new_work() {
-            out_of_time.store(true, Ordering::Relaxed);
-        }
-        std::future::ready(go)
+        let slowest = Duration::from_millis(slowest_ms.load(Ordering::Relaxed));
+        let in_time = budget.allows_new_work() && Instant::now() + slowest < budget.cut_at;
+        out_of_time.fetch_or(!in_time, Ordering::Relaxed);
+        std::future::ready(in_time && !stop.load(Ordering::Relaxed))
     });
     let outcomes = batches
-        .map(|batch| async move {
-            timeout_at(budget.cut_at, delete_batch(client, bucket, batch))
+        .map(|batch| async {
+            let started = Instant::now();
+            let outcome = timeout_at(budget.cut_at, delete_batch(client, bucket, batch, &throttle))
                 .await
-                .unwrap_or_else(|_| Report { cut_short: true, ..Report::default() })
+                .unwrap_or_else(|_| Report { cut_short: true, ..Report::default() });
+            slowest_ms.fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            outcome
         })
         .buffer_unordered(concurrency);
     let mut outcomes = std::pin::pin!(outcomes);
@@ -55,26 +69,29 @@ pub(super) async fn delete_all(
     report
 }
 
-async fn delete_batch(client: &Client, bucket: &str, batch: Vec<Listed>) -> Report {
+async fn delete_batch(
+    client: &Client,
+    bucket: &str,
+    batch: Vec<Listed>,
+    throttle: &Throttle,
+) -> Report {
     let mut report = Report::default();
     let mut pending = batch;
-    for attempt in 0..=KEY_RETRIES {
-        if attempt > 0 {
-            tokio::time::sleep(KEY_RETRY_BACKOFF * 2u32.pow(attempt - 1)).await;
+    let mut failures = 0;
+    for round in 0u32.. {
+        if round > 0 {
+            tokio::time::sleep(backoff(round)).await;
         }
-        let request = delete_request(&pending);
-        let reply = match request {
-            Ok(delete) => client.delete_objects().bucket(bucket).delete(delete).send().await,
-            Err(err) => {
-                report.fail(&pending, "InvalidRequest", &err.to_string());
-                return report;
-            }
-        };
-        let reply = match reply {
+        let slot = throttle.slot().await;
+        let reply = match send(client, bucket, &pending).await {
             Ok(reply) => reply,
             Err(err) => {
-                let first = pending.first().map_or("", |o| o.key.as_str());
-                let err = StoreError::from_sdk("delete", bucket, first, err);
+                let throttled = err.unavailable && is_throttling_code(&err.code);
+                throttle.done(slot, throttled);
+                if throttled || (err.is_passing() && failures + 1 < ATTEMPTS) {
+                    failures += u32::from(!throttled);
+                    continue;
+                }
                 report.fail(&pending, &err.code, "");
                 report.stopped = Some(err);
                 return report;
@@ -88,6 +105,9 @@ async fn delete_batch(client: &Client, bucket: &str, batch: Vec<Listed>) -> Repo
                 Some((e.key()?, (e.code().unwrap_or("Unknown"), e.message().unwrap_or(""))))
             })
             .collect();
+        let throttled = errors.values().any(|(code, _)| is_throttling_code(code));
+        throttle.done(slot, throttled);
+        let passing_left = failures + 1 < ATTEMPTS;
         let mut retry = Vec::new();
         for object in pending {
             match errors.remove(object.key.as_str()) {
@@ -95,7 +115,8 @@ async fn delete_batch(client: &Client, bucket: &str, batch: Vec<Listed>) -> Repo
                     report.deleted += 1;
                     report.bytes += object.size;
                 }
-                Some((code, _)) if is_passing(code) && attempt < KEY_RETRIES => retry.push(object),
+                Some((code, _)) if is_throttling_code(code) => retry.push(object),
+                Some((code, _)) if code == "InternalError" && passing_left => retry.push(object),
                 Some((code, message)) => report.fail(std::slice::from_ref(&object), code, message),
             }
         }
@@ -108,20 +129,47 @@ async fn delete_batch(client: &Client, bucket: &str, batch: Vec<Listed>) -> Repo
         if retry.is_empty() {
             break;
         }
+        failures += u32::from(!throttled);
         pending = retry;
     }
     report
 }
 
-/// Per-key errors worth another attempt: the store's, not the key's.
-fn is_passing(code: &str) -> bool {
-    code == "InternalError" || is_throttling_code(code)
-}
-
-fn delete_request(objects: &[Listed]) -> Result<Delete, aws_sdk_s3::error::BuildError> {
-    let objects = objects
+/// One DeleteObjects request, without the SDK's retries: the engine retries (see above).
+async fn send(
+    client: &Client,
+    bucket: &str,
+    objects: &[Listed],
+) -> Result<aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput, StoreError> {
+    let first = objects.first().map_or("", |o| o.key.as_str());
+    let identifiers = objects
         .iter()
         .map(|o| ObjectIdentifier::builder().key(&o.key).build())
-        .collect::<Result<Vec<_>, _>>()?;
-    Delete::builder().set_objects(Some(objects)).quiet(true).build()
+        .collect::<Result<Vec<_>, _>>();
+    let delete = identifiers
+        .and_then(|objects| Delete::builder().set_objects(Some(objects)).quiet(true).build());
+    let delete = delete.map_err(|err| StoreError {
+        operation: "delete",
+        bucket: bucket.to_owned(),
+        key: first.to_owned(),
+        code: "InvalidRequest".into(),
+        unavailable: false,
+        detail: Some(err.to_string()),
+    })?;
+    client
+        .delete_objects()
+        .bucket(bucket)
+        .delete(delete)
+        .customize()
+        .config_override(aws_sdk_s3::config::Builder::new().retry_config(RetryConfig::disabled()))
+        .send()
+        .await
+        .map_err(|err| StoreError::from_sdk("delete", bucket, first, err))
+}
+
+/// Exponential backoff with full jitter: a random wait up to 100 ms × 2^round, at most 5 s.
+fn backoff(round: u32) -> Duration {
+    let ceiling = BACKOFF.saturating_mul(1 << round.min(16)).min(MAX_BACKOFF);
+    let random = RandomState::new().hash_one(Instant::now());
+    ceiling.mul_f64((random % 1000) as f64 / 1000.0)
 }

@@ -1,13 +1,15 @@
 //! Parallel listing. A job's outputs are usually spread over sub-folders (Spark-style
 //! `output/part-…/`); listing them one continuation token after another is one serial chain of
 //! round trips. So the lister first probes a prefix with a delimiter listing, and when the probe
-//! shows a few sub-folders it lists them concurrently, down to a bounded depth; anything else is
-//! listed in one chain, as a plain listing would.
+//! shows a few sub-folders it lists them concurrently, down to a bounded depth.
 //!
-//! A probe is one request. Its keys are kept only when the lister descends; otherwise the prefix
-//! is listed from its start, so no key is ever sent twice. The probes are bounded by depth and by
-//! a budget of prefixes, so a tree of many tiny folders costs a few wasted round trips, not one
-//! per folder.
+//! A probe is one request, and its keys are used whenever they can be: a probe that shows a few
+//! sub-folders and no more keys than one page sends its keys and splits; a probe of a large
+//! folder without sub-folders goes on from where it stopped. Only a probe that is both large and
+//! mixed (sub-folders and more than a page of keys) is thrown away, and its folder listed from
+//! the start in one chain, so that no key is sent twice. Splits are bounded by depth and by a
+//! budget of prefixes, so a tree of many tiny folders costs a few extra round trips, not one per
+//! folder.
 
 use super::Listed;
 use crate::budget::Budget;
@@ -40,8 +42,11 @@ pub(super) struct Lister<'a> {
 enum Job {
     /// One delimiter listing, to decide whether to split.
     Probe { prefix: String, depth: usize },
-    /// Every key under the prefix, page after page.
+    /// Every key under the prefix, page after page, from the start.
     Chain { prefix: String },
+    /// A delimiter listing of the prefix, from a probe's continuation token on; the sub-folders
+    /// it rolls up are listed as chains of their own.
+    Resume { prefix: String, token: String },
 }
 
 enum Done {
@@ -50,9 +55,11 @@ enum Done {
         depth: usize,
         page: Box<ListObjectsV2Output>,
     },
-    /// A chain ended; `complete` when it reached its last page.
+    /// A chain ended; `complete` when it reached its last page. `found`: sub-folders it rolled
+    /// up, still to list.
     Chained {
         complete: bool,
+        found: Vec<String>,
     },
 }
 
@@ -75,69 +82,89 @@ impl Lister<'_> {
             }
             let Some(done) = running.next().await else { return Ok(complete) };
             let (prefix, depth, page) = match done? {
-                Done::Chained { complete: chained } => {
+                Done::Chained { complete: chained, found } => {
                     complete &= chained;
+                    queue.extend(found.into_iter().map(|prefix| Job::Chain { prefix }));
                     continue;
                 }
                 Done::Probed { prefix, depth, page } => (prefix, depth, page),
             };
-            let subfolders: Vec<String> = page
-                .common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix())
-                .filter(|p| p.starts_with(&prefix) && p.len() > prefix.len())
-                .map(str::to_owned)
-                .collect();
-            let split = !page.is_truncated().unwrap_or(false)
-                && subfolders.len() <= MAX_FANOUT.min(splits_left);
-            if !split {
-                queue.push(Job::Chain { prefix });
-                continue;
-            }
-            splits_left -= subfolders.len();
+            let subfolders = self.subfolders(&page, &prefix);
+            let truncated = page.is_truncated().unwrap_or(false);
+            let token = page.next_continuation_token().map(str::to_owned);
+            let next = match (truncated, token) {
+                (false, _) if subfolders.len() <= MAX_FANOUT.min(splits_left) => {
+                    splits_left -= subfolders.len();
+                    let next_depth = depth + 1;
+                    subfolders
+                        .into_iter()
+                        .map(|prefix| match next_depth < MAX_PROBE_DEPTH {
+                            true => Job::Probe { prefix, depth: next_depth },
+                            false => Job::Chain { prefix },
+                        })
+                        .collect()
+                }
+                (true, Some(token)) if subfolders.is_empty() => vec![Job::Resume { prefix, token }],
+                // Too wide, or large and mixed: the probe's keys are dropped, the folder listed
+                // whole.
+                _ => {
+                    queue.push(Job::Chain { prefix });
+                    continue;
+                }
+            };
             if !self.send(&page, pages).await {
                 return Ok(false);
             }
-            queue.extend(subfolders.into_iter().map(|prefix| match depth + 1 {
-                d if d < MAX_PROBE_DEPTH => Job::Probe { prefix, depth: d },
-                _ => Job::Chain { prefix },
-            }));
+            queue.extend(next);
         }
     }
 
+    /// The sub-folders a delimiter page rolled up, that lie under `prefix`.
+    fn subfolders(&self, page: &ListObjectsV2Output, prefix: &str) -> Vec<String> {
+        page.common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix())
+            .filter(|p| p.starts_with(prefix) && p.len() > prefix.len())
+            .map(str::to_owned)
+            .collect()
+    }
+
     async fn start(&self, job: Job, pages: &mpsc::Sender<Vec<Listed>>) -> Result<Done, StoreError> {
-        let cut_short = Done::Chained { complete: false };
-        match job {
+        let list = |prefix: &str| self.client.list_objects_v2().bucket(self.bucket).prefix(prefix);
+        let (prefix, chain) = match job {
             Job::Probe { prefix, depth } => {
-                let request = self.client.list_objects_v2().bucket(self.bucket).prefix(&prefix);
-                let Ok(page) = timeout_at(self.budget.cut_at, request.delimiter("/").send()).await
-                else {
+                let cut_short = Done::Chained { complete: false, found: Vec::new() };
+                let probe = list(&prefix).delimiter("/").send();
+                let Ok(page) = timeout_at(self.budget.cut_at, probe).await else {
                     return Ok(cut_short);
                 };
                 let page = page.map_err(|e| self.error(&prefix, e))?;
-                Ok(Done::Probed { prefix, depth, page: Box::new(page) })
+                return Ok(Done::Probed { prefix, depth, page: Box::new(page) });
             }
             Job::Chain { prefix } => {
-                let mut chain = self
-                    .client
-                    .list_objects_v2()
-                    .bucket(self.bucket)
-                    .prefix(&prefix)
-                    .into_paginator()
-                    .send();
-                loop {
-                    if !self.budget.allows_new_work() {
-                        return Ok(cut_short);
-                    }
-                    let Ok(page) = timeout_at(self.budget.cut_at, chain.next()).await else {
-                        return Ok(cut_short);
-                    };
-                    let Some(page) = page else { return Ok(Done::Chained { complete: true }) };
-                    let page = page.map_err(|e| self.error(&prefix, e))?;
-                    if !self.send(&page, pages).await {
-                        return Ok(cut_short);
-                    }
-                }
+                let chain = list(&prefix).into_paginator().send();
+                (prefix, chain)
+            }
+            Job::Resume { prefix, token } => {
+                let chain =
+                    list(&prefix).delimiter("/").continuation_token(token).into_paginator().send();
+                (prefix, chain)
+            }
+        };
+        let mut chain = chain;
+        let mut found = Vec::new();
+        loop {
+            if !self.budget.allows_new_work() {
+                return Ok(Done::Chained { complete: false, found });
+            }
+            let Ok(page) = timeout_at(self.budget.cut_at, chain.next()).await else {
+                return Ok(Done::Chained { complete: false, found });
+            };
+            let Some(page) = page else { return Ok(Done::Chained { complete: true, found }) };
+            let page = page.map_err(|e| self.error(&prefix, e))?;
+            found.extend(self.subfolders(&page, &prefix));
+            if !self.send(&page, pages).await {
+                return Ok(Done::Chained { complete: false, found });
             }
         }
     }

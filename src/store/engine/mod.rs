@@ -11,6 +11,7 @@
 
 mod deleter;
 mod lister;
+mod throttle;
 
 use super::StoreError;
 use crate::budget::Budget;

@@ -1,0 +1,217 @@
+//! Jobs larger than one invocation, and the event entries, against Garage: the HTTP answer 202
+//! hands the rest to a ticket, the ticket's Object Created event resumes it invocation after
+//! invocation, and SQS batches report exactly the messages that failed.
+
+mod common;
+
+use common::fixture::JobSpec;
+use common::{World, body, http_api_event, invoke, invoke_event, object_created_event, sqs_event};
+use del_job::entry::EventError;
+use s3_proxy::{Action, Fault, Match, Proxy, Settings};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const P1: &str = "p1";
+const TICKET: &str = ".deletions/p1/big.json";
+/// The Lambda deadline each continuation gets in these tests; it keeps a margin of one second
+/// to hand on.
+const INVOCATION: Duration = Duration::from_secs(5);
+const HTTP_BUDGET: Duration = Duration::from_secs(3);
+
+async fn world(label: &str) -> World {
+    World::with_env(label, "", &[("HTTP_BUDGET_MS", "3000"), ("DEADLINE_MARGIN_MS", "1000")]).await
+}
+
+/// Delivers the ticket's Object Created event until the deletion is over; returns how many
+/// invocations it took. Every invocation must end before its deadline. A retryable failure is
+/// delivered again, as Lambda retries an asynchronous invocation; any other fails the test.
+async fn deliver_until_done(world: &World) -> usize {
+    for hop in 1..=200 {
+        let started = Instant::now();
+        let result =
+            invoke_event(&world.app, object_created_event(&world.jobs.name, TICKET), INVOCATION)
+                .await;
+        let took = started.elapsed();
+        assert!(took < INVOCATION, "hop {hop} overran its deadline: {took:?}");
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(EventError::Failed(err)) if err.code() == "res.5003" => continue,
+            Err(err) => panic!("hop {hop}: {err}"),
+        };
+        match summary["outcome"].as_str() {
+            Some("in_progress") => continue,
+            Some("deleted" | "already_done" | "job_gone") => return hop,
+            other => panic!("hop {hop}: unexpected outcome {other:?}: {summary}"),
+        }
+    }
+    panic!("the deletion never finished")
+}
+
+async fn assert_only_neighbour_left(world: &World, neighbour: &BTreeSet<String>) {
+    assert_eq!(
+        world.jobs.keys().await,
+        *neighbour,
+        "the job, its record and its ticket must be gone"
+    );
+}
+
+#[tokio::test]
+async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
+    let _heavy = common::heavy().await;
+    // GIVEN a 50,000-object job and an HTTP budget of one second
+    let world = world("fiftyk").await;
+    world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(50_000, 16)).await;
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
+
+    // WHEN it is deleted through the API
+    let started = Instant::now();
+    let (status, envelope) =
+        invoke(&world.app, http_api_event(P1, P1, &body("big", "etl", None))).await;
+
+    // THEN the answer is a 202 soon after the budget (handing on takes two writes), the record
+    // says deleting, and a ticket exists
+    assert_eq!(status, 202, "{envelope}");
+    let took = started.elapsed();
+    assert!(took < HTTP_BUDGET + Duration::from_secs(1), "{took:?}");
+    assert_eq!(envelope["is_success"], true);
+    assert_eq!(envelope["message"], "Deletion of job big is in progress.");
+    let first = envelope["deleted_objects"].as_u64().unwrap();
+    assert!(first > 0 && first < 50_000, "{first}");
+    let record: Value =
+        serde_json::from_slice(&world.jobs.get("p1/jobs/big/job.json").await.unwrap()).unwrap();
+    assert_eq!(record["status"], "deleting");
+    assert_eq!(record["name"], "demo", "the record keeps its other fields");
+    let ticket: Value = serde_json::from_slice(&world.jobs.get(TICKET).await.unwrap()).unwrap();
+    assert_eq!(ticket["request"]["job_id"], "big");
+    assert_eq!(ticket["deleted_objects"], first);
+
+    // AND the ticket's events, delivered as the bucket would, finish the job
+    let hops = deliver_until_done(&world).await;
+    assert!(hops > 1, "the continuations should need several invocations");
+    assert_only_neighbour_left(&world, &neighbour).await;
+
+    // AND a late duplicate of the event finds nothing to do
+    let late =
+        invoke_event(&world.app, object_created_event(&world.jobs.name, TICKET), INVOCATION).await;
+    assert_eq!(late.unwrap()["outcome"], "already_done");
+}
+
+#[tokio::test]
+async fn a_continuation_killed_midway_is_finished_by_redelivering_its_event() {
+    let _heavy = common::heavy().await;
+    let world = world("killed").await;
+    world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(20_000, 8)).await;
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
+    let (status, envelope) =
+        invoke(&world.app, http_api_event(P1, P1, &body("big", "etl", None))).await;
+    assert_eq!(status, 202, "{envelope}");
+
+    // WHEN a continuation is ended part way, as a process killed mid-request would be
+    let app = world.app.clone();
+    let event = object_created_event(&world.jobs.name, TICKET);
+    let continuation =
+        tokio::spawn(async move { invoke_event(&app, event, Duration::from_secs(60)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    continuation.abort();
+    assert!(continuation.await.unwrap_err().is_cancelled());
+    assert!(world.jobs.get(TICKET).await.is_some(), "the ticket must survive the kill");
+
+    // THEN redelivering its event finishes the job
+    deliver_until_done(&world).await;
+    assert_only_neighbour_left(&world, &neighbour).await;
+}
+
+#[tokio::test]
+async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
+    let _heavy = common::heavy().await;
+    let world = world("race").await;
+    world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(30_000, 16)).await;
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
+    let request = http_api_event(P1, P1, &body("big", "etl", None));
+    let (status, envelope) = invoke(&world.app, request.clone()).await;
+    assert_eq!(status, 202, "{envelope}");
+
+    // WHEN the caller retries while the continuation runs
+    let retry = async {
+        let mut statuses = Vec::new();
+        loop {
+            let (status, envelope) = invoke(&world.app, request.clone()).await;
+            statuses.push(status);
+            assert!(matches!(status, 200 | 202 | 404), "{status}: {envelope}");
+            if status != 202 {
+                return statuses;
+            }
+        }
+    };
+    let (statuses, _) = tokio::join!(retry, deliver_until_done(&world));
+
+    // THEN neither failed, the job ended with a 200 or a 404, and nothing is left
+    assert!(matches!(statuses.last(), Some(200 | 404)), "{statuses:?}");
+    deliver_until_done(&world).await;
+    assert_only_neighbour_left(&world, &neighbour).await;
+}
+
+#[tokio::test]
+async fn a_ticket_whose_job_is_gone_is_removed_and_other_objects_are_ignored() {
+    let world = world("orphan").await;
+    let ticket = json!({
+        "request": {"project_id": "p1", "job_id": "big", "type": "ranking"},
+        "deleted_objects": 5, "deleted_bytes": 50, "hops": 1
+    });
+    world.jobs.put(TICKET, ticket.to_string()).await;
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
+    let summary =
+        invoke_event(&world.app, object_created_event(&world.jobs.name, TICKET), INVOCATION).await;
+    assert_eq!(summary.unwrap()["outcome"], "job_gone");
+    assert_eq!(world.jobs.keys().await, neighbour);
+
+    // An Object Created outside the tickets (a misrouted rule) touches nothing.
+    let record = "p1/jobs/big0/job.json";
+    let summary =
+        invoke_event(&world.app, object_created_event(&world.jobs.name, record), INVOCATION).await;
+    assert_eq!(summary.unwrap()["outcome"], "ignored");
+    assert_eq!(world.jobs.keys().await, neighbour);
+}
+
+#[tokio::test]
+async fn an_sqs_batch_reports_exactly_the_messages_that_failed() {
+    // GIVEN jobs behind a proxy that refuses every request about the job `locked`
+    let garage: std::net::SocketAddr =
+        std::env::var("AWS_ENDPOINT_URL").unwrap().trim_start_matches("http://").parse().unwrap();
+    let refuse = Fault::new(
+        Match::Contains("/locked/".into()),
+        Action::Reply { status: 403, code: "AccessDenied".into() },
+    );
+    let settings = Settings { delay: Duration::ZERO, faults: vec![refuse] };
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), garage, settings).await.unwrap();
+    let world = World::with_env("sqs", "", &[("AWS_ENDPOINT_URL_S3", &proxy.url())]).await;
+    world.jobs.seed_job("", &JobSpec::new(P1, "done").objects(30, 3)).await;
+    let locked = world.jobs.seed_job("", &JobSpec::new(P1, "locked").job_type("ranking")).await;
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "done0")).await;
+    let request = |job: &str, job_type: &str| {
+        json!({"project_id": P1, "job_id": job, "type": job_type, "offline_platform": {}})
+            .to_string()
+    };
+
+    // WHEN a batch mixes a valid request, invalid ones, a job that is gone and a store failure
+    let batch = sqs_event(&[
+        ("m-valid", request("done", "etl")),
+        ("m-not-json", "{\"project_id\":".into()),
+        ("m-bad-type", request("done0", "batch")),
+        ("m-gone", request("never-was", "etl")),
+        ("m-store-fails", request("locked", "ranking")),
+    ]);
+    let answer = invoke_event(&world.app, batch, Duration::from_secs(60)).await.unwrap();
+
+    // THEN exactly the invalid and the failed messages come back, and only `done` is gone
+    let failed: BTreeSet<&str> = answer["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, BTreeSet::from(["m-not-json", "m-bad-type", "m-store-fails"]));
+    let expected: BTreeSet<String> = locked.union(&neighbour).cloned().collect();
+    assert_eq!(world.jobs.keys().await, expected);
+}

@@ -102,3 +102,29 @@ garage_readonly_bucket() {
   garage -c "$GARAGE_CONFIG" bucket allow --read "$1" --key "$DEL_JOB_TEST_READONLY_ACCESS_KEY" >/dev/null
   export DEL_JOB_TEST_READONLY_BUCKET=$1 DEL_JOB_TEST_READONLY_ACCESS_KEY DEL_JOB_TEST_READONLY_SECRET_KEY
 }
+
+# moto_start DIR: moto's S3 server on loopback, for the features Garage lacks (versioning,
+# object lock). Exports DEL_JOB_TEST_MOTO_ENDPOINT and MOTO_PID.
+moto_start() {
+  local dir=$1 port
+  mkdir -p "$dir"
+  port=$(free_port)
+  python3 -m moto.server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+  MOTO_PID=$!
+  export MOTO_PID DEL_JOB_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('$DEL_JOB_TEST_MOTO_ENDPOINT/moto-api/')" 2>/dev/null; then
+      say "moto serving S3 at $DEL_JOB_TEST_MOTO_ENDPOINT, pid $MOTO_PID"
+      return
+    fi
+    sleep 0.2
+  done
+  cat "$dir/moto.log" >&2
+  return 1
+}
+
+moto_stop() {
+  if [ -n "${MOTO_PID:-}" ] && kill -0 "$MOTO_PID" 2>/dev/null; then
+    kill "$MOTO_PID"; wait "$MOTO_PID" 2>/dev/null || true
+  fi
+}

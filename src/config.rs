@@ -13,6 +13,7 @@
 //! | `LIST_CONCURRENCY` | 16 | ListObjectsV2 requests in flight per invocation (1 to 256) |
 //! | `HTTP_BUDGET_MS` | 25000 | time an HTTP invocation works before it answers 202 and hands on (API Gateway gives up at 29-30 s) |
 //! | `DEADLINE_MARGIN_MS` | 3000 | time kept before Lambda's deadline to hand the rest of a deletion on |
+//! | `BUCKET_VERSIONING` | `auto` | `auto`: ask each bucket once per cold start; `on`/`off`: trust this |
 //! | `S3_MAX_ATTEMPTS` | 5 | attempts per S3 request, the first included (1 to 20) |
 //! | `S3_ATTEMPT_TIMEOUT_MS` | 20000 | limit on one attempt of one S3 request |
 //! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | unset | a custom S3 endpoint (local servers); addressed path-style |
@@ -29,11 +30,21 @@ pub struct Config {
     pub config_buckets: Vec<String>,
     pub project_claim: String,
     pub deletion: DeletionLimits,
+    pub versioning: Versioning,
     /// The longest an HTTP invocation works before answering 202.
     pub http_budget: Duration,
     /// Kept before Lambda's deadline to hand the rest of a deletion on.
     pub deadline_margin: Duration,
     pub s3: S3Settings,
+}
+
+/// Whether buckets keep versions, which deleting must then remove one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    /// Ask each bucket (GetBucketVersioning) once per process.
+    Auto,
+    On,
+    Off,
 }
 
 /// How hard one invocation drives the store.
@@ -138,6 +149,17 @@ impl Config {
             list_concurrency: number("LIST_CONCURRENCY", defaults.list_concurrency as u64, 1..=256)?
                 as usize,
         };
+        let versioning = match get("BUCKET_VERSIONING").as_deref().map(str::trim) {
+            None | Some("auto") => Versioning::Auto,
+            Some("on") => Versioning::On,
+            Some("off") => Versioning::Off,
+            Some(other) => {
+                return Err(fail(
+                    "BUCKET_VERSIONING",
+                    format!("{other:?} is not one of auto, on, off"),
+                ));
+            }
+        };
         let http_budget = Duration::from_millis(number("HTTP_BUDGET_MS", 25_000, 1_000..=900_000)?);
         let deadline_margin =
             Duration::from_millis(number("DEADLINE_MARGIN_MS", 3_000, 100..=60_000)?);
@@ -157,6 +179,7 @@ impl Config {
             config_buckets,
             project_claim,
             deletion,
+            versioning,
             http_budget,
             deadline_margin,
             s3,
@@ -203,6 +226,7 @@ mod tests {
             ("S3_ATTEMPT_TIMEOUT_MS", "1500"),
             ("HTTP_BUDGET_MS", "10000"),
             ("DEADLINE_MARGIN_MS", "500"),
+            ("BUCKET_VERSIONING", "on"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:3900"),
         ])
         .unwrap();
@@ -217,6 +241,7 @@ mod tests {
         assert_eq!(c.s3.attempt_timeout, Duration::from_millis(1500));
         assert_eq!(c.http_budget, Duration::from_secs(10));
         assert_eq!(c.deadline_margin, Duration::from_millis(500));
+        assert_eq!(c.versioning, Versioning::On);
         assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
     }
 
@@ -247,6 +272,7 @@ mod tests {
             ("S3_ATTEMPT_TIMEOUT_MS", "-1"),
             ("HTTP_BUDGET_MS", "999"),
             ("DEADLINE_MARGIN_MS", "60001"),
+            ("BUCKET_VERSIONING", "yes"),
         ] {
             let mut vars = vec![("JOB_BUCKET", "jobs")];
             vars.push((name, value));

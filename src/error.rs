@@ -73,7 +73,11 @@ impl fmt::Display for FailedKey {
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }
-        f.write_str(")")
+        f.write_str(")")?;
+        if self.message.to_ascii_lowercase().contains("object lock") {
+            f.write_str(", protected by S3 Object Lock (a retention period or a legal hold)")?;
+        }
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ use super::{App, EventError, settle};
 use crate::budget::Budget;
 use crate::deletion::{self, Resumed};
 use crate::request::DeleteRequest;
+use crate::store::url_decode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -85,10 +86,7 @@ pub(super) async fn s3_notification(
             continue;
         }
         // Notification keys are URL-encoded, spaces as '+'.
-        let key: String = form_urlencoded::parse(record.s3.object.key.as_bytes())
-            .map(|(key, _)| key.into_owned())
-            .next()
-            .unwrap_or_default();
+        let key = url_decode(&record.s3.object.key);
         match resume(app, &record.s3.bucket.name, &key, budget).await {
             Ok(result) => results.push(result),
             Err(err) => {

@@ -38,7 +38,7 @@ impl App {
     }
 
     pub fn with_client(config: Config, client: aws_sdk_s3::Client) -> App {
-        let store = Store::new(client, config.deletion);
+        let store = Store::new(client, config.deletion, config.versioning);
         App { config, store }
     }
 

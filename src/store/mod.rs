@@ -11,11 +11,14 @@ pub use engine::Report;
 
 use crate::budget::Budget;
 use crate::config::DeletionLimits;
+use crate::config::Versioning;
 use crate::layout::Folder;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use std::collections::HashMap;
 use std::error::Error as _;
+use std::sync::{Arc, Mutex};
 
 /// The records this function reads are small JSON documents; anything larger is not one.
 const MAX_RECORD_BYTES: i64 = 1024 * 1024;
@@ -41,6 +44,13 @@ pub struct StoreError {
 /// S3 error codes that say "slow down or come back later" rather than "no".
 pub(crate) fn is_throttling_code(code: &str) -> bool {
     matches!(code, "SlowDown" | "ServiceUnavailable" | "RequestTimeout" | "Throttling")
+}
+
+/// A key as S3 sends it URL-encoded (listings with `encoding-type=url`, event notifications):
+/// `%XX` escapes, and `+` for a space (a `+` of the key itself comes as `%2B`).
+pub fn url_decode(encoded: &str) -> String {
+    let spaced = encoded.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 /// The `<Code>` of an S3 error document.
@@ -108,11 +118,46 @@ impl StoreError {
 pub struct Store {
     client: Client,
     limits: DeletionLimits,
+    versioning: Versioning,
+    /// Whether each bucket is versioned, asked once per process.
+    versioned: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 impl Store {
-    pub fn new(client: Client, limits: DeletionLimits) -> Store {
-        Store { client, limits }
+    pub fn new(client: Client, limits: DeletionLimits, versioning: Versioning) -> Store {
+        Store { client, limits, versioning, versioned: Arc::default() }
+    }
+
+    /// Whether `bucket` keeps versions (versioning enabled, or suspended after it was), so that
+    /// deleting must remove every version and delete marker.
+    pub async fn is_versioned(&self, bucket: &str) -> Result<bool, StoreError> {
+        match self.versioning {
+            Versioning::On => return Ok(true),
+            Versioning::Off => return Ok(false),
+            Versioning::Auto => {}
+        }
+        if let Some(known) = self.versioned.lock().unwrap_or_else(|e| e.into_inner()).get(bucket) {
+            return Ok(*known);
+        }
+        let versioned = match self.client.get_bucket_versioning().bucket(bucket).send().await {
+            Ok(reply) => reply.status().is_some(),
+            // Some servers (moto) wrap the answer in another root element, which the SDK will not
+            // read; the status inside is still plain.
+            Err(SdkError::ServiceError(e)) if e.raw().status().is_success() => {
+                let body =
+                    e.raw().body().bytes().and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("");
+                body.contains("<Status>Enabled</Status>")
+                    || body.contains("<Status>Suspended</Status>")
+            }
+            Err(err) => {
+                return Err(StoreError::from_sdk("read the versioning of", bucket, "", err));
+            }
+        };
+        self.versioned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(bucket.to_owned(), versioned);
+        Ok(versioned)
     }
 
     /// The object's bytes, or `None` when there is no such object.
@@ -146,15 +191,44 @@ impl Store {
         Ok(Some(bytes.to_vec()))
     }
 
+    /// Deletes `key`; in a versioned bucket, every version of it.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|err| StoreError::from_sdk("delete", bucket, key, err))
+        if !self.is_versioned(bucket).await? {
+            return self
+                .client
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|err| StoreError::from_sdk("delete", bucket, key, err));
+        }
+        let folder = Folder { bucket: bucket.to_owned(), prefix: key.to_owned() };
+        let report = engine::delete_folder(
+            &self.client,
+            &folder,
+            None,
+            Some(key),
+            true,
+            self.limits,
+            Budget::unlimited(),
+        )
+        .await;
+        if let Some(err) = report.stopped {
+            return Err(err);
+        }
+        match report.first_failure {
+            Some(failure) => Err(StoreError {
+                operation: "delete",
+                bucket: bucket.to_owned(),
+                key: failure.key,
+                code: failure.code,
+                unavailable: false,
+                detail: Some(failure.message),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub async fn put_json(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
@@ -170,13 +244,21 @@ impl Store {
             .map_err(|err| StoreError::from_sdk("write", bucket, key, err))
     }
 
-    /// Deletes every object of `folder` but `keep`, streaming, within `budget`.
+    /// Deletes every object of `folder` but `keep` (every version, in a versioned bucket),
+    /// streaming, within `budget`.
     pub async fn delete_folder(
         &self,
         folder: &Folder,
         keep: Option<&str>,
         budget: Budget,
     ) -> Report {
-        engine::delete_folder(&self.client, folder, keep, self.limits, budget).await
+        let limits = self.limits;
+        match self.is_versioned(&folder.bucket).await {
+            Ok(versioned) => {
+                engine::delete_folder(&self.client, folder, keep, None, versioned, limits, budget)
+                    .await
+            }
+            Err(err) => Report { stopped: Some(err), ..Report::default() },
+        }
     }
 }

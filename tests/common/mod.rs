@@ -10,7 +10,7 @@ use del_job::entry::{self, App};
 use fixture::Bucket;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Held by the tests that seed and delete tens of thousands of objects, or that time
@@ -37,7 +37,26 @@ impl World {
     pub async fn with_env(label: &str, job_prefix: &str, env: &[(&str, &str)]) -> World {
         let client = fixture::client().await;
         let jobs = Bucket::fresh(&client, label).await;
-        let configs = Bucket::fresh(&client, &format!("{label}cfg")).await;
+        World::on(client, jobs, job_prefix, env).await
+    }
+
+    /// A world on moto, whose `jobs` bucket keeps versions and may lock them.
+    pub async fn versioned(label: &str, env: &[(&str, &str)]) -> World {
+        let endpoint = fixture::moto_endpoint();
+        let client = fixture::client_for(&endpoint).await;
+        let mut env = env.to_vec();
+        env.push(("AWS_ENDPOINT_URL_S3", &endpoint));
+        let jobs = Bucket::fresh_lockable(&client, label).await;
+        World::on(client, jobs, "", &env).await
+    }
+
+    async fn on(
+        client: aws_sdk_s3::Client,
+        jobs: Bucket,
+        job_prefix: &str,
+        env: &[(&str, &str)],
+    ) -> World {
+        let configs = Bucket::fresh(&client, &format!("{}cfg", jobs.name)).await;
         let mut vars: HashMap<String, String> = HashMap::from([
             ("JOB_BUCKET".into(), jobs.name.clone()),
             ("JOB_PREFIX".into(), job_prefix.into()),
@@ -153,4 +172,52 @@ pub fn sqs_event(messages: &[(&str, String)]) -> Value {
         })
         .collect();
     json!({"Records": records})
+}
+
+/// Objects that had to go and are still there, and objects that had to stay and are gone.
+pub fn tally(
+    doomed: &BTreeSet<String>,
+    survivors: &BTreeSet<String>,
+    now: &BTreeSet<String>,
+) -> (usize, usize) {
+    let left = doomed.intersection(now).count();
+    let wrongly_deleted = survivors.difference(now).count();
+    (left, wrongly_deleted)
+}
+
+/// One row of RELIABILITY.md, appended as a JSON line to `$DEL_JOB_RELIABILITY_LOG` when the
+/// test run collects them (scripts/test.sh does).
+pub fn record(
+    area: &str,
+    case: &str,
+    runs: u64,
+    left: usize,
+    wrongly_deleted: usize,
+    outcome: &str,
+) {
+    let Ok(path) = std::env::var("DEL_JOB_RELIABILITY_LOG") else { return };
+    let row = json!({
+        "area": area, "case": case, "runs": runs,
+        "objects_left": left, "wrongly_deleted": wrongly_deleted, "outcome": outcome,
+    });
+    use std::io::Write;
+    let mut file =
+        std::fs::OpenOptions::new().create(true).append(true).open(path).expect("reliability log");
+    writeln!(file, "{row}").expect("write reliability log");
+}
+
+/// Asserts nothing doomed is left and no survivor is gone, and records the row.
+pub fn settle(
+    area: &str,
+    case: &str,
+    runs: u64,
+    doomed: &BTreeSet<String>,
+    survivors: &BTreeSet<String>,
+    now: &BTreeSet<String>,
+    outcome: &str,
+) {
+    let (left, wrongly_deleted) = tally(doomed, survivors, now);
+    record(area, case, runs, left, wrongly_deleted, outcome);
+    assert_eq!(left, 0, "{case}: objects left that had to go");
+    assert_eq!(wrongly_deleted, 0, "{case}: objects gone that had to stay");
 }

@@ -39,6 +39,17 @@ pub async fn client() -> Client {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
         "AWS_ENDPOINT_URL is not set: run the tests with scripts/test.sh, which starts Garage",
     );
+    client_for(&endpoint).await
+}
+
+/// The moto server, for what Garage lacks (versioning, object lock).
+pub fn moto_endpoint() -> String {
+    std::env::var("DEL_JOB_TEST_MOTO_ENDPOINT")
+        .expect("DEL_JOB_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto")
+}
+
+/// A client of the S3 server at `endpoint`, which must be on loopback.
+pub async fn client_for(endpoint: &str) -> Client {
     let host = endpoint.split("://").nth(1).unwrap_or_default();
     assert!(
         host.starts_with("127.0.0.1:") || host.starts_with("localhost:"),
@@ -47,9 +58,18 @@ pub async fn client() -> Client {
     let settings = S3Settings {
         max_attempts: 3,
         attempt_timeout: std::time::Duration::from_secs(60),
-        endpoint: Some(endpoint),
+        endpoint: Some(endpoint.to_owned()),
     };
     s3_client(&settings).await
+}
+
+/// The client's region as a bucket's location: outside us-east-1 it must be named, or moto
+/// refuses the bucket.
+fn location(client: &Client) -> aws_sdk_s3::types::CreateBucketConfiguration {
+    let region = client.config().region().map(|r| r.to_string()).unwrap_or_default();
+    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(region.as_str().into())
+        .build()
 }
 
 /// A bucket on the test server.
@@ -60,16 +80,94 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// The bucket `name`, created if it does not exist.
+    /// The bucket `name`, created if it does not exist (with Object Lock allowed, where the
+    /// server knows it).
     pub async fn named(client: &Client, name: &str) -> Bucket {
         if client.head_bucket().bucket(name).send().await.is_err() {
-            client.create_bucket().bucket(name).send().await.expect("create bucket");
+            let create = client.create_bucket().bucket(name);
+            create
+                .create_bucket_configuration(location(client))
+                .send()
+                .await
+                .expect("create bucket");
         }
         Bucket { client: client.clone(), name: name.to_owned() }
     }
 
+    /// Turns versioning on (moto; Garage has none).
+    pub async fn enable_versioning(&self) {
+        use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+        let enabled =
+            VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+        self.client
+            .put_bucket_versioning()
+            .bucket(&self.name)
+            .versioning_configuration(enabled)
+            .send()
+            .await
+            .expect("enable versioning");
+    }
+
+    /// Every version and delete marker in the bucket: (key, version id).
+    pub async fn versions(&self) -> BTreeSet<(String, String)> {
+        let mut all = BTreeSet::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.name)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .expect("list versions");
+            for v in page.versions() {
+                all.insert((
+                    v.key().unwrap_or_default().to_owned(),
+                    v.version_id().unwrap_or_default().to_owned(),
+                ));
+            }
+            for m in page.delete_markers() {
+                all.insert((
+                    m.key().unwrap_or_default().to_owned(),
+                    m.version_id().unwrap_or_default().to_owned(),
+                ));
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                return all;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+    }
+
+    /// Deletes `key` as a plain client would: in a versioned bucket, a delete marker.
+    pub async fn delete(&self, key: &str) {
+        self.client.delete_object().bucket(&self.name).key(key).send().await.expect("delete");
+    }
+
     /// A new bucket of this process's own, so that tests running at once never meet.
     pub async fn fresh(client: &Client, label: &str) -> Bucket {
+        let name = Bucket::fresh_name(label);
+        Bucket::named(client, &name).await
+    }
+
+    /// A new bucket with versioning and Object Lock allowed (moto; Garage has neither).
+    pub async fn fresh_lockable(client: &Client, label: &str) -> Bucket {
+        let name = Bucket::fresh_name(label);
+        let create = client.create_bucket().bucket(&name).object_lock_enabled_for_bucket(true);
+        create
+            .create_bucket_configuration(location(client))
+            .send()
+            .await
+            .expect("create a lockable bucket");
+        let bucket = Bucket { client: client.clone(), name };
+        bucket.enable_versioning().await;
+        bucket
+    }
+
+    fn fresh_name(label: &str) -> String {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
@@ -78,7 +176,7 @@ impl Bucket {
             .subsec_nanos();
         let label: String = label.chars().filter(char::is_ascii_alphanumeric).take(30).collect();
         let name = format!("t-{}-{}-{n}-{nanos}", label.to_lowercase(), std::process::id());
-        Bucket::named(client, &name[..name.len().min(63)]).await
+        name[..name.len().min(63)].to_owned()
     }
 
     pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) {
@@ -113,14 +211,19 @@ impl Bucket {
     }
 
     pub async fn keys_under(&self, prefix: &str) -> BTreeSet<String> {
-        let pages =
-            self.client.list_objects_v2().bucket(&self.name).prefix(prefix).into_paginator().send();
+        use aws_sdk_s3::types::EncodingType;
+        // Keys with control characters cannot come back in plain XML.
+        let request = self.client.list_objects_v2().bucket(&self.name).prefix(prefix);
+        let pages = request.encoding_type(EncodingType::Url).into_paginator().send();
         let pages = pages.try_collect().await.expect("list bucket");
-        pages
-            .iter()
-            .flat_map(|page| page.contents())
-            .filter_map(|object| object.key().map(str::to_owned))
-            .collect()
+        let mut keys = BTreeSet::new();
+        for page in &pages {
+            let encoded = page.encoding_type() == Some(&EncodingType::Url);
+            for key in page.contents().iter().filter_map(|object| object.key()) {
+                keys.insert(if encoded { del_job::store::url_decode(key) } else { key.to_owned() });
+            }
+        }
+        keys
     }
 
     /// Deletes every object, for a fixture that is seeded again and again.

@@ -76,7 +76,37 @@ async fn delete_batch(
     throttle: &Throttle,
 ) -> Report {
     let mut report = Report::default();
-    let mut pending = batch;
+    // XML 1.0 cannot carry control characters: such keys go one by one, in the URL.
+    let (singles, mut pending): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|o| o.key.chars().any(char::is_control));
+    for object in singles {
+        let slot = throttle.slot().await;
+        let deleted = client
+            .delete_object()
+            .bucket(bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone())
+            .send()
+            .await;
+        throttle.done(slot, false);
+        match deleted {
+            Ok(_) => {
+                report.deleted += 1;
+                report.bytes += object.size;
+            }
+            Err(err) => {
+                let err = StoreError::from_sdk("delete", bucket, &object.key, err);
+                report.fail(std::slice::from_ref(&object), &err.code, "");
+                if err.unavailable {
+                    report.stopped = Some(err);
+                    return report;
+                }
+            }
+        }
+    }
+    if pending.is_empty() {
+        return report;
+    }
     let mut failures = 0;
     for round in 0u32.. {
         if round > 0 {
@@ -98,11 +128,12 @@ async fn delete_batch(
             }
         };
         // Quiet mode: the reply lists only the keys that were not deleted.
-        let mut errors: HashMap<&str, (&str, &str)> = reply
+        let mut errors: HashMap<(String, Option<String>), (&str, &str)> = reply
             .errors()
             .iter()
             .filter_map(|e| {
-                Some((e.key()?, (e.code().unwrap_or("Unknown"), e.message().unwrap_or(""))))
+                let error = (e.code().unwrap_or("Unknown"), e.message().unwrap_or(""));
+                Some(((e.key()?.to_owned(), e.version_id().map(str::to_owned)), error))
             })
             .collect();
         let throttled = errors.values().any(|(code, _)| is_throttling_code(code));
@@ -110,7 +141,11 @@ async fn delete_batch(
         let passing_left = failures + 1 < ATTEMPTS;
         let mut retry = Vec::new();
         for object in pending {
-            match errors.remove(object.key.as_str()) {
+            let error = match errors.is_empty() {
+                true => None,
+                false => errors.remove(&(object.key.clone(), object.version_id.clone())),
+            };
+            match error {
                 None => {
                     report.deleted += 1;
                     report.bytes += object.size;
@@ -122,9 +157,9 @@ async fn delete_batch(
         }
         // An error naming a key that was not sent cannot be matched to its object; rather than
         // call a failure a success, count one object fewer as deleted for each.
-        for (key, (code, message)) in errors {
+        for ((key, version_id), (code, message)) in errors {
             report.deleted = report.deleted.saturating_sub(1);
-            report.fail(&[Listed { key: key.to_owned(), size: 0 }], code, message);
+            report.fail(&[Listed { key, version_id, size: 0 }], code, message);
         }
         if retry.is_empty() {
             break;
@@ -144,7 +179,9 @@ async fn send(
     let first = objects.first().map_or("", |o| o.key.as_str());
     let identifiers = objects
         .iter()
-        .map(|o| ObjectIdentifier::builder().key(&o.key).build())
+        .map(|o| {
+            ObjectIdentifier::builder().key(&o.key).set_version_id(o.version_id.clone()).build()
+        })
         .collect::<Result<Vec<_>, _>>();
     let delete = identifiers
         .and_then(|objects| Delete::builder().set_objects(Some(objects)).quiet(true).build());

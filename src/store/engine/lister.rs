@@ -14,8 +14,10 @@
 use super::Listed;
 use crate::budget::Budget;
 use crate::store::StoreError;
+use crate::store::url_decode;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use aws_sdk_s3::types::EncodingType;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
@@ -34,6 +36,8 @@ pub(super) struct Lister<'a> {
     pub bucket: &'a str,
     pub root: &'a str,
     pub keep: Option<&'a str>,
+    /// When set, the one key to list (all its versions), not the whole root.
+    pub only: Option<&'a str>,
     /// List requests in flight at once.
     pub concurrency: usize,
     pub budget: Budget,
@@ -121,16 +125,21 @@ impl Lister<'_> {
 
     /// The sub-folders a delimiter page rolled up, that lie under `prefix`.
     fn subfolders(&self, page: &ListObjectsV2Output, prefix: &str) -> Vec<String> {
+        let encoded = page.encoding_type() == Some(&EncodingType::Url);
         page.common_prefixes()
             .iter()
             .filter_map(|p| p.prefix())
+            .map(|p| decoded(p, encoded))
             .filter(|p| p.starts_with(prefix) && p.len() > prefix.len())
-            .map(str::to_owned)
             .collect()
     }
 
     async fn start(&self, job: Job, pages: &mpsc::Sender<Vec<Listed>>) -> Result<Done, StoreError> {
-        let list = |prefix: &str| self.client.list_objects_v2().bucket(self.bucket).prefix(prefix);
+        // Keys come URL-encoded: a key with control characters cannot travel in XML otherwise.
+        let list = |prefix: &str| {
+            let request = self.client.list_objects_v2().bucket(self.bucket).prefix(prefix);
+            request.encoding_type(EncodingType::Url)
+        };
         let (prefix, chain) = match job {
             Job::Probe { prefix, depth } => {
                 let cut_short = Done::Chained { complete: false, found: Vec::new() };
@@ -176,25 +185,82 @@ impl Lister<'_> {
     }
 
     fn accept(&self, page: &ListObjectsV2Output) -> Vec<Listed> {
-        let mut accepted = Vec::with_capacity(page.contents().len());
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            // The root is the isolation boundary: a key outside it is never deleted, whatever the
-            // store answered.
-            if !key.starts_with(self.root) {
-                tracing::warn!(
-                    key,
-                    root = self.root,
-                    "store listed a key outside the prefix; ignored"
-                );
-                continue;
+        let encoded = page.encoding_type() == Some(&EncodingType::Url);
+        let objects = page.contents().iter().filter_map(|object| {
+            let size = object.size().unwrap_or(0).max(0) as u64;
+            Some(Listed { key: decoded(object.key()?, encoded), version_id: None, size })
+        });
+        self.confine(objects)
+    }
+
+    /// The objects that may be deleted: inside the root, and not `keep`. The root is the
+    /// isolation boundary: a key outside it is never deleted, whatever the store answered.
+    fn confine(&self, objects: impl Iterator<Item = Listed>) -> Vec<Listed> {
+        objects
+            .filter(|object| {
+                let inside = object.key.starts_with(self.root);
+                if !inside {
+                    tracing::warn!(
+                        key = object.key,
+                        root = self.root,
+                        "store listed a key outside the prefix; ignored"
+                    );
+                }
+                inside
+                    && Some(object.key.as_str()) != self.keep
+                    && self.only.is_none_or(|only| object.key == only)
+            })
+            .collect()
+    }
+
+    /// Every version and delete marker under the root, in one chain: a versioned bucket keeps
+    /// the data of a plain delete, so each version is deleted by its id. Whether everything was
+    /// listed, as [`Lister::run`].
+    pub async fn run_versions(
+        &self,
+        pages: &mpsc::Sender<Vec<Listed>>,
+    ) -> Result<bool, StoreError> {
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            if !self.budget.allows_new_work() {
+                return Ok(false);
             }
-            if Some(key) != self.keep {
-                let size = object.size().unwrap_or(0).max(0) as u64;
-                accepted.push(Listed { key: key.to_owned(), size });
+            // ListObjectVersions has no paginator in the SDK: page with the markers.
+            let request = self
+                .client
+                .list_object_versions()
+                .bucket(self.bucket)
+                .prefix(self.root)
+                .encoding_type(EncodingType::Url)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker);
+            let Ok(page) = timeout_at(self.budget.cut_at, request.send()).await else {
+                return Ok(false);
+            };
+            let page = page.map_err(|e| self.error(self.root, e))?;
+            let encoded = page.encoding_type() == Some(&EncodingType::Url);
+            let versions = page.versions().iter().filter_map(|v| {
+                let key = decoded(v.key()?, encoded);
+                let size = v.size().unwrap_or(0).max(0) as u64;
+                Some(Listed { key, version_id: v.version_id().map(str::to_owned), size })
+            });
+            let markers = page.delete_markers().iter().filter_map(|m| {
+                let key = decoded(m.key()?, encoded);
+                Some(Listed { key, version_id: m.version_id().map(str::to_owned), size: 0 })
+            });
+            let listed = self.confine(versions.chain(markers));
+            if !listed.is_empty() && pages.send(listed).await.is_err() {
+                return Ok(false);
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                return Ok(true);
+            }
+            key_marker = page.next_key_marker().map(|k| decoded(k, encoded));
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                return Ok(true);
             }
         }
-        accepted
     }
 
     fn error<E>(
@@ -206,5 +272,29 @@ impl Lister<'_> {
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
         StoreError::from_sdk("list", self.bucket, prefix, err)
+    }
+}
+
+/// A key as listed: URL-encoded only when the reply says so (some servers ignore the request).
+fn decoded(key: &str, encoded: bool) -> String {
+    if encoded { url_decode(key) } else { key.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::url_decode;
+
+    #[test]
+    fn listed_keys_are_decoded_exactly() {
+        assert_eq!(url_decode("enc%2Fa%20b"), "enc/a b");
+        assert_eq!(url_decode("a+b"), "a b");
+        assert_eq!(url_decode("plus%2Bx"), "plus+x");
+        assert_eq!(url_decode("pct%2541"), "pct%41");
+        assert_eq!(url_decode("ctl%01x%0D"), "ctl\u{1}x\r");
+        assert_eq!(url_decode("%C3%BC%C3%B1"), "üñ");
+        // Hive-style partitions: '=' and '&' are never separators here.
+        assert_eq!(url_decode("date=2024%2Fa&b=c"), "date=2024/a&b=c");
+        assert_eq!(url_decode("a%3Db%26c"), "a=b&c");
+        assert_eq!(url_decode(""), "");
     }
 }

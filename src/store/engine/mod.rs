@@ -64,17 +64,22 @@ impl Report {
     }
 }
 
-/// A listed object: its key, and its size for the byte count.
+/// A listed object: its key, its version in a versioned bucket, its size for the byte count.
 #[derive(Debug, Clone)]
 struct Listed {
     key: String,
+    version_id: Option<String>,
     size: u64,
 }
 
+/// Deletes every object under `folder`, but `keep`; only `only` when it is set (an exact key).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn delete_folder(
     client: &Client,
     folder: &Folder,
     keep: Option<&str>,
+    only: Option<&str>,
+    versioned: bool,
     limits: DeletionLimits,
     budget: Budget,
 ) -> Report {
@@ -83,13 +88,17 @@ pub(super) async fn delete_folder(
         bucket: &folder.bucket,
         root: &folder.prefix,
         keep,
+        only,
         concurrency: limits.list_concurrency,
         budget,
     };
     let (pages, received) = mpsc::channel(limits.concurrency);
     let listing = async move {
         // Owning the sender here closes the channel as soon as listing ends.
-        lister.run(&pages).await
+        match versioned {
+            true => lister.run_versions(&pages).await,
+            false => lister.run(&pages).await,
+        }
     };
     let batches = batches(received, limits.batch_size);
     let deleting = deleter::delete_all(client, &folder.bucket, batches, limits.concurrency, budget);
@@ -136,7 +145,9 @@ mod tests {
     use futures_util::StreamExt;
 
     fn page(from: usize, len: usize) -> Vec<Listed> {
-        (from..from + len).map(|i| Listed { key: format!("k{i:05}"), size: 1 }).collect()
+        (from..from + len)
+            .map(|i| Listed { key: format!("k{i:05}"), version_id: None, size: 1 })
+            .collect()
     }
 
     #[tokio::test]

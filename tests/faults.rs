@@ -1,0 +1,285 @@
+//! Faults survived, against Garage behind the project's fault-injecting proxy (s3-proxy):
+//! throttling, errors inside a 200, per-key errors, dropped connections, stalls, a store that is
+//! down. Every case checks what had to go is gone and what had to stay stayed.
+
+mod common;
+
+use common::fixture::{Bucket, JobSpec};
+use common::{World, body, http_api_event, invoke, refused, settle};
+use s3_proxy::{Action, Fault, Match, Proxy, Settings};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const P1: &str = "p1";
+
+/// A world whose function reaches Garage through a proxy, and a job of `objects` beside a
+/// neighbour.
+struct Faulty {
+    world: World,
+    proxy: Proxy,
+    job: BTreeSet<String>,
+    neighbour: BTreeSet<String>,
+}
+
+async fn faulty(label: &str, objects: usize, env: &[(&str, &str)]) -> Faulty {
+    let garage: std::net::SocketAddr =
+        std::env::var("AWS_ENDPOINT_URL").unwrap().trim_start_matches("http://").parse().unwrap();
+    let proxy =
+        Proxy::start("127.0.0.1:0".parse().unwrap(), garage, Settings::default()).await.unwrap();
+    let url = proxy.url();
+    let mut env = env.to_vec();
+    env.push(("AWS_ENDPOINT_URL_S3", &url));
+    let world = World::with_env(label, "", &env).await;
+    let job = world.jobs.seed_job("", &JobSpec::new(P1, "job").objects(objects, 8)).await;
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "job0").objects(20, 2)).await;
+    Faulty { world, proxy, job, neighbour }
+}
+
+impl Faulty {
+    fn inject(&self, faults: Vec<Fault>) {
+        self.proxy.set(Settings { delay: Duration::ZERO, faults });
+    }
+
+    async fn delete(&self) -> (u16, serde_json::Value) {
+        invoke(&self.world.app, http_api_event(P1, P1, &body("job", "etl", None))).await
+    }
+
+    /// The deletion completes despite the faults, which did fire.
+    async fn assert_survives(&self, case: &str, faults: &[Fault]) {
+        let (status, envelope) = self.delete().await;
+        assert_eq!(status, 200, "{case}: {envelope}");
+        assert_eq!(envelope["deleted_objects"], self.job.len() as u64, "{case}");
+        for fault in faults {
+            assert!(fault.fired() > 0, "{case}: the fault never fired");
+        }
+        let now = self.world.jobs.keys().await;
+        settle("faults", case, 1, &self.job, &self.neighbour, &now, "completed, 200");
+    }
+}
+
+fn fault(matches: Match, action: Action) -> Fault {
+    Fault::new(matches, action)
+}
+
+fn reply(status: u16, code: &str) -> Action {
+    Action::Reply { status, code: code.into() }
+}
+
+#[tokio::test]
+async fn slow_down_replies_are_retried_until_the_job_is_gone() {
+    let f = faulty("slowdown", 3_000, &[]).await;
+    let faults = vec![fault(Match::DeleteObjects, reply(503, "SlowDown")).every(2).times(6)];
+    f.inject(faults.clone());
+    f.assert_survives("503 SlowDown on every other DeleteObjects", &faults).await;
+}
+
+#[tokio::test]
+async fn errors_inside_a_200_are_not_taken_for_success() {
+    for code in ["SlowDown", "InternalError"] {
+        let f = faulty(&format!("in200{code}"), 2_000, &[]).await;
+        let faults = vec![
+            fault(Match::DeleteObjects, Action::ErrorIn200 { code: code.into() }).every(2).times(4),
+        ];
+        f.inject(faults.clone());
+        f.assert_survives(&format!("200 with an <Error> {code} body"), &faults).await;
+    }
+}
+
+#[tokio::test]
+async fn keys_failing_for_a_passing_reason_are_retried() {
+    let f = faulty("keyerrors", 2_000, &[]).await;
+    let per_key =
+        Action::KeyErrors { key_contains: "part-00003/".into(), code: "InternalError".into() };
+    let faults = vec![fault(Match::DeleteObjects, per_key).times(2)];
+    f.inject(faults.clone());
+    f.assert_survives("per-key InternalError in a good reply", &faults).await;
+}
+
+#[tokio::test]
+async fn dropped_connections_and_stalls_are_survived() {
+    let f = faulty("resets", 2_000, &[("S3_ATTEMPT_TIMEOUT_MS", "1000")]).await;
+    let faults = vec![
+        fault(Match::Any, Action::Reset).every(4).times(6),
+        fault(Match::Any, Action::Stall(Duration::from_secs(3))).every(5).times(3),
+    ];
+    f.inject(faults.clone());
+    f.assert_survives("connections reset, replies slower than the timeout", &faults).await;
+}
+
+#[tokio::test]
+async fn sustained_throttling_slows_the_engine_instead_of_failing_it() {
+    // Forty SlowDowns in a row: eight times the SDK's attempts for one request.
+    let f = faulty("sustained", 4_000, &[]).await;
+    let faults = vec![fault(Match::DeleteObjects, reply(503, "SlowDown")).times(40)];
+    f.inject(faults.clone());
+    f.assert_survives("40 SlowDowns in a row", &faults).await;
+}
+
+#[tokio::test]
+async fn keys_refused_for_good_are_reported_exactly_and_a_retry_finishes_the_job() {
+    // GIVEN a store that refuses every key of one folder
+    let f = faulty("denied", 800, &[]).await;
+    let folder = "part-00002/";
+    let refused_keys = f.job.iter().filter(|k| k.contains(folder)).count();
+    let denied = Action::KeyErrors { key_contains: folder.into(), code: "AccessDenied".into() };
+    f.inject(vec![fault(Match::DeleteObjects, denied)]);
+
+    // WHEN the job is deleted
+    let answer = f.delete().await;
+
+    // THEN the answer counts them exactly, names the first and its code, and the record stays
+    let message = refused(&answer, 500, "res.5001");
+    assert!(message.contains(&format!("Failed to delete {refused_keys} object(s)")), "{message}");
+    assert!(message.contains("AccessDenied") && message.contains(folder), "{message}");
+    let record = "p1/jobs/job/job.json";
+    assert!(f.world.jobs.get(record).await.is_some(), "the record must stay");
+    assert!(f.world.jobs.keys().await.is_superset(&f.neighbour));
+
+    // AND once the fault is lifted, the same request finishes the job
+    f.inject(Vec::new());
+    let (status, envelope) = f.delete().await;
+    assert_eq!(status, 200, "{envelope}");
+    let now = f.world.jobs.keys().await;
+    settle(
+        "faults",
+        "AccessDenied on 100 keys, then lifted",
+        2,
+        &f.job,
+        &f.neighbour,
+        &now,
+        "5001 with exact counts, then 200",
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_is_a_5003_within_the_budget_and_nothing_is_claimed() {
+    let f = faulty("down", 200, &[("HTTP_BUDGET_MS", "3000"), ("S3_MAX_ATTEMPTS", "3")]).await;
+    f.inject(vec![fault(Match::Any, reply(503, "ServiceUnavailable"))]);
+    let started = Instant::now();
+    let answer = f.delete().await;
+    refused(&answer, 503, "res.5003");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    // Nothing was reported deleted, and nothing was.
+    let now = f.world.jobs.keys().await;
+    let all: BTreeSet<String> = f.job.union(&f.neighbour).cloned().collect();
+    assert_eq!(now, all);
+    common::record(
+        "faults",
+        "store down (every request 503)",
+        1,
+        0,
+        0,
+        "5003 within the budget, nothing deleted",
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_killed_at_any_moment_is_finished_by_a_retry() {
+    let world = World::new("killed", "").await;
+    let mut runs = 0;
+    for (round, kill_after_ms) in [5u64, 40, 120, 300, 700].into_iter().enumerate() {
+        let job = format!("job{round}");
+        let doomed = world.jobs.seed_job("", &JobSpec::new(P1, &job).objects(3_000, 8)).await;
+        let survivors = world.jobs.seed_job("", &JobSpec::new(P1, &format!("{job}0"))).await;
+        let event = http_api_event(P1, P1, &body(&job, "etl", None));
+
+        // WHEN a deletion is ended part way, as a process killed mid-request would be
+        let app = world.app.clone();
+        let killed = event.clone();
+        let task = tokio::spawn(async move { invoke(&app, killed).await });
+        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        task.abort();
+        let _ = task.await;
+
+        // THEN the same request, retried, finishes it
+        let (status, envelope) = invoke(&world.app, event).await;
+        assert!(matches!(status, 200 | 404), "{status}: {envelope}");
+        let now = world.jobs.keys_under(&format!("p1/jobs/{job}")).await;
+        let (left, wrongly) = common::tally(&doomed, &survivors, &now);
+        assert_eq!((left, wrongly), (0, 0), "killed after {kill_after_ms} ms");
+        runs += 1;
+    }
+    common::record(
+        "crash",
+        "deletion killed at 5, 40, 120, 300, 700 ms, then retried",
+        runs,
+        0,
+        0,
+        "retry 200 or 404",
+    );
+}
+
+#[tokio::test]
+async fn two_deletions_of_one_job_at_once_both_end_cleanly() {
+    let world = World::new("twice", "").await;
+    let doomed = world.jobs.seed_job("", &JobSpec::new(P1, "job").objects(4_000, 8)).await;
+    let survivors = world.jobs.seed_job("", &JobSpec::new(P1, "job0")).await;
+    let event = http_api_event(P1, P1, &body("job", "etl", None));
+    let (a, b) = tokio::join!(invoke(&world.app, event.clone()), invoke(&world.app, event));
+    for (status, envelope) in [&a, &b] {
+        assert!(matches!(status, 200 | 404), "{status}: {envelope}");
+    }
+    assert!(a.0 == 200 || b.0 == 200, "one of them finishes the job");
+    let now = world.jobs.keys().await;
+    settle(
+        "crash",
+        "two deletions of one job at once",
+        2,
+        &doomed,
+        &survivors,
+        &now,
+        "200 and 200 or 404",
+    );
+}
+
+#[tokio::test]
+async fn keys_that_xml_makes_hard_are_all_deleted_and_none_outside() {
+    // GIVEN keys with spaces, unicode, '%', '+', '=', '&', control characters (which cannot
+    // travel in a DeleteObjects body) and the longest key Garage's lmdb takes
+    let world = World::new("oddkeys", "").await;
+    let odd = [
+        "a b",
+        "ünïcødé/ファイル",
+        "100%",
+        "a+b",
+        "date=2024-01-01/hour=03/f",
+        "x&y",
+        "tab\there",
+        "line\nfeed",
+        "cr\rhere",
+        "bell\u{7}",
+        "del\u{7f}",
+        "nul-free\u{1}start",
+        "trailing space ",
+        "'quote\"",
+        "<tag>&amp;",
+    ];
+    let long = "l".repeat(400);
+    let mut relative: Vec<String> = odd.iter().map(|s| s.to_string()).collect();
+    relative.push(long);
+    world.jobs.seed_job("", &JobSpec::new(P1, "odd").objects(0, 0)).await;
+    let doomed: BTreeSet<String> = relative.iter().map(|k| format!("p1/jobs/odd/{k}")).collect();
+    world.jobs.put_all(doomed.iter().cloned()).await;
+    // The same names one character outside the job, and under a job whose id extends it.
+    let survivors: BTreeSet<String> = relative
+        .iter()
+        .flat_map(|k| [format!("p1/jobs/odd0/{k}"), format!("p1/jobs/od/{k}")])
+        .collect();
+    world.jobs.put_all(survivors.iter().cloned()).await;
+
+    let (status, envelope) =
+        invoke(&world.app, http_api_event(P1, P1, &body("odd", "etl", None))).await;
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!(envelope["deleted_objects"], (doomed.len() + 1) as u64);
+    let now = world.jobs.keys().await;
+    settle(
+        "input",
+        "keys with spaces, unicode, %, +, =, &, control characters, 400 bytes",
+        1,
+        &doomed,
+        &survivors,
+        &now,
+        "all deleted, 200",
+    );
+    let _ = Bucket::named;
+}

@@ -5,12 +5,10 @@
 mod common;
 
 use common::fixture::{self, Bucket, demo};
+use common::watch::Watch;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// One row of the tables in events/README.md.
 #[derive(Debug)]
@@ -75,83 +73,6 @@ fn promises() -> Vec<Promise> {
         .collect()
 }
 
-/// `cargo lambda watch`, in a process group of its own so that the function it runs is
-/// stopped with it.
-struct Watch {
-    child: Child,
-    port: u16,
-}
-
-impl Watch {
-    fn start() -> Watch {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let vars = format!(
-            "JOB_BUCKET={},CONFIG_BUCKETS={},RUST_LOG=warn",
-            demo::JOB_BUCKET,
-            demo::CONFIG_BUCKET
-        );
-        let child = Command::new("cargo")
-            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P"])
-            .arg(port.to_string())
-            .args(["--env-vars", &vars])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("cargo lambda watch: install cargo-lambda (scripts/test.sh does)");
-        Watch { child, port }
-    }
-
-    /// The function's answer to the event in `file`, or what `cargo lambda invoke` printed
-    /// when the function failed.
-    fn invoke(&self, file: &Path) -> Result<Value, String> {
-        let output = Command::new("cargo")
-            .args(["lambda", "invoke", "del-job", "-A", "127.0.0.1", "-P"])
-            .arg(self.port.to_string())
-            .arg("--data-file")
-            .arg(file)
-            .output()
-            .expect("cargo lambda invoke");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            return Err(format!("{stdout}{}", String::from_utf8_lossy(&output.stderr)));
-        }
-        Ok(serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}")))
-    }
-
-    /// Waits until the function is built and answers, by invoking `file` until it does.
-    fn ready(&self, file: &Path) {
-        let started = Instant::now();
-        loop {
-            let status = Command::new("cargo")
-                .args(["lambda", "invoke", "del-job", "-A", "127.0.0.1", "-P"])
-                .arg(self.port.to_string())
-                .arg("--data-file")
-                .arg(file)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("cargo lambda invoke");
-            if status.success() {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(600),
-                "cargo lambda watch never answered"
-            );
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_sample_event_gets_the_answer_its_readme_promises() {
     // GIVEN the demo buckets and every event listed, and only those, in events/
@@ -167,7 +88,8 @@ async fn every_sample_event_gets_the_answer_its_readme_promises() {
         .collect();
     assert_eq!(listed, on_disk, "events/README.md must list every sample event");
 
-    let watch = Watch::start();
+    let vars = format!("JOB_BUCKET={},CONFIG_BUCKETS={}", demo::JOB_BUCKET, demo::CONFIG_BUCKET);
+    let watch = Watch::start(&vars, 1);
     // A refused request leaves the store as it is, so it serves to wait for the build.
     watch.ready(Path::new("events/refused-1003-job-id-missing.json"));
 

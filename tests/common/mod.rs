@@ -4,6 +4,7 @@
 
 #[path = "../support/fixture.rs"]
 pub mod fixture;
+pub mod watch;
 
 use del_job::config::Config;
 use del_job::entry::{self, App};

@@ -43,7 +43,7 @@ JOB = "aa22ac78f14142eaa7deacc8e88d477e"
 JOB_ROOT = f"{PROJECT}/jobs/{JOB}/"
 NEIGHBOUR_ROOT = f"{PROJECT}/jobs/{JOB}0/"
 NEIGHBOUR_OBJECTS = 100
-S3RM_TUNED = ["--batch-size", "1000", "--worker-size", "64", "--max-parallel-listings", "32"]
+S3RM_TUNED = "--batch-size 1000 --worker-size 16 --max-parallel-listings 16"
 FLOOR_CONCURRENCIES = [8, 16, 32, 64]
 
 
@@ -314,9 +314,11 @@ class Bench:
                 return timed_process(cmd, s3_env(endpoint))
             return go
 
-        tools = {"del-job": ours, "s3rm-rs default": s3rm([]), "s3rm-rs tuned": s3rm(S3RM_TUNED), "boto3": boto3}
+        tools = {"del-job": ours, "s3rm-rs default": s3rm([]), "s3rm-rs tuned": s3rm(self.args.s3rm_tuned.split()), "boto3": boto3}
         for c in FLOOR_CONCURRENCIES:
             tools[f"floor c={c}"] = floor(c)
+        if self.args.tools:
+            tools = {name: tool for name, tool in tools.items() if name in self.args.tools}
         return tools
 
     def case(self, objects, folders, delay_ms):
@@ -451,6 +453,8 @@ def main():
     parser.add_argument("--bootstrap", default="", help="path of the arm64 bootstrap, to report its size")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--ours", default=str(RELEASE / "del-job"), help="the del-job binary to measure")
+    parser.add_argument("--s3rm-tuned", default=S3RM_TUNED, help="the flags of the tuned s3rm-rs run")
+    parser.add_argument("--tools", nargs="*", help="run only these tools (for tuning a peer)")
     args = parser.parse_args()
 
     work = Path(os.environ.get("BENCH_WORK", "/tmp/del-job-bench"))
@@ -464,6 +468,8 @@ def main():
         for delay in args.delays:
             for objects, folders in shapes:
                 cases.append(bench.case(objects, folders, delay))
+        if args.tools:
+            return  # a tuning run: the log lines are the result
         bench.garage.restore("empty")
         log("cold starts")
         cold = bench.cold_start(bench.garage.endpoint)
@@ -481,7 +487,7 @@ def main():
         f"Garage with `db_engine = \"lmdb\"` on the same machine; delay cases go through `s3-proxy` "
         f"(every request held for the delay). Rounds: {args.rounds}, tools alternating; the median is shown. "
         f"Time runs from process start to the end of the deletion (del-job: to its answer to the "
-        f"runtime API stand-in), so start-up is included for every tool. s3rm-rs tuned: `{' '.join(S3RM_TUNED)}`.",
+        f"runtime API stand-in), so start-up is included for every tool. s3rm-rs tuned: `{args.s3rm_tuned}`.",
         *summary, *cold_lines, "\n## Throughput, every tool", *tables, "",
     ])
     # The analysis written by hand below the marker survives a new run.

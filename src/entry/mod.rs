@@ -73,12 +73,6 @@ impl From<EventError> for Diagnostic {
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, EventError> {
     let (payload, context) = (event.payload, event.context);
-    let now_ms =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    tracing::debug!(
-        deadline_in_ms = context.deadline as i128 - now_ms.as_millis() as i128,
-        "invoked"
-    );
     let records_source = payload["Records"][0]["eventSource"].as_str();
     if http::is_http(&payload) {
         Ok(http::handle(app, payload, &context).await)

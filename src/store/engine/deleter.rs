@@ -28,7 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs up to `concurrency` batches at once. No new batch starts after a whole request failed for
 /// good, or when the budget allows no new work or too little to finish it (judged by the slowest
-/// batch so far): the store would go on with a batch abandoned half way, slowing what follows.
+/// batch so far): the store would go on with a batch abandoned half way, slowing what follows,
+/// the hand-on writes included.
 /// Batches still in flight when the budget is cut are abandoned; their objects are not counted.
 pub(super) async fn delete_all(
     client: &Client,
@@ -42,8 +43,9 @@ pub(super) async fn delete_all(
     let out_of_time = AtomicBool::new(false);
     let slowest_ms = AtomicU64::new(0);
     let batches = batches.take_while(|_| {
-        let slowest = Duration::from_millis(slowest_ms.load(Ordering::Relaxed));
-        let in_time = budget.allows_new_work() && Instant::now() + slowest < budget.cut_at;
+        // Twice the slowest so far: later batches run beside more of their kind than early ones.
+        let expected = Duration::from_millis(2 * slowest_ms.load(Ordering::Relaxed));
+        let in_time = budget.allows_new_work() && Instant::now() + expected < budget.cut_at;
         out_of_time.fetch_or(!in_time, Ordering::Relaxed);
         std::future::ready(in_time && !stop.load(Ordering::Relaxed))
     });

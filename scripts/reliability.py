@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 log, out = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "RELIABILITY.md")
 rows = [json.loads(line) for line in open(log) if line.strip()]
-order = ["faults", "crash", "versioning", "input", "isolation", "load"]
+order = ["faults", "crash", "continuation", "versioning", "input", "isolation", "load"]
 rows.sort(key=lambda r: (order.index(r["area"]) if r["area"] in order else len(order), r["case"]))
 left = sum(r["objects_left"] for r in rows)
 wrong = sum(r["wrongly_deleted"] for r in rows)

@@ -48,12 +48,18 @@ async fn deliver_until_done(world: &World) -> usize {
     panic!("the deletion never finished")
 }
 
-async fn assert_only_neighbour_left(world: &World, neighbour: &BTreeSet<String>) {
-    assert_eq!(
-        world.jobs.keys().await,
-        *neighbour,
-        "the job, its record and its ticket must be gone"
-    );
+/// The job, its record and its ticket are gone, the neighbour stays; recorded for RELIABILITY.md.
+async fn assert_only_neighbour_left(
+    world: &World,
+    job: &BTreeSet<String>,
+    neighbour: &BTreeSet<String>,
+    (case, runs, outcome): (&str, usize, &str),
+) {
+    let mut doomed = job.clone();
+    doomed.insert(TICKET.to_owned());
+    let now = world.jobs.keys().await;
+    common::settle("continuation", case, runs as u64, &doomed, neighbour, &now, outcome);
+    assert_eq!(now, *neighbour, "nothing else may be left");
 }
 
 #[tokio::test]
@@ -61,7 +67,7 @@ async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
     let _heavy = common::heavy().await;
     // GIVEN a 50,000-object job and an HTTP budget of one second
     let world = world("fiftyk").await;
-    world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(50_000, 16)).await;
+    let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(50_000, 16)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
 
     // WHEN it is deleted through the API
@@ -89,7 +95,9 @@ async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
     // AND the ticket's events, delivered as the bucket would, finish the job
     let hops = deliver_until_done(&world).await;
     assert!(hops > 1, "the continuations should need several invocations");
-    assert_only_neighbour_left(&world, &neighbour).await;
+    let outcome = format!("202, then {hops} invocations from the ticket's events, none past its deadline");
+    let case = ("50,000 objects: HTTP 202, then the ticket", hops + 1, outcome.as_str());
+    assert_only_neighbour_left(&world, &job, &neighbour, case).await;
 
     // AND a late duplicate of the event finds nothing to do
     let late =
@@ -101,7 +109,7 @@ async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
 async fn a_continuation_killed_midway_is_finished_by_redelivering_its_event() {
     let _heavy = common::heavy().await;
     let world = world("killed").await;
-    world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(20_000, 8)).await;
+    let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(20_000, 8)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
     let (status, envelope) =
         invoke(&world.app, http_api_event(P1, P1, &body("big", "etl", None))).await;
@@ -118,15 +126,16 @@ async fn a_continuation_killed_midway_is_finished_by_redelivering_its_event() {
     assert!(world.jobs.get(TICKET).await.is_some(), "the ticket must survive the kill");
 
     // THEN redelivering its event finishes the job
-    deliver_until_done(&world).await;
-    assert_only_neighbour_left(&world, &neighbour).await;
+    let hops = deliver_until_done(&world).await;
+    let case = ("a continuation killed mid-way, its event redelivered", hops + 1, "finished by the redelivered event");
+    assert_only_neighbour_left(&world, &job, &neighbour, case).await;
 }
 
 #[tokio::test]
 async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
     let _heavy = common::heavy().await;
     let world = world("race").await;
-    world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(30_000, 16)).await;
+    let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(30_000, 16)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
     let request = http_api_event(P1, P1, &body("big", "etl", None));
     let (status, envelope) = invoke(&world.app, request.clone()).await;
@@ -149,7 +158,9 @@ async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
     // THEN neither failed, the job ended with a 200 or a 404, and nothing is left
     assert!(matches!(statuses.last(), Some(200 | 404)), "{statuses:?}");
     deliver_until_done(&world).await;
-    assert_only_neighbour_left(&world, &neighbour).await;
+    let outcome = format!("HTTP answers {statuses:?}, no 500");
+    let case = ("an HTTP retry racing a continuation", statuses.len(), outcome.as_str());
+    assert_only_neighbour_left(&world, &job, &neighbour, case).await;
 }
 
 #[tokio::test]

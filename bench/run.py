@@ -290,7 +290,9 @@ class Bench:
         target = f"s3://{BUCKET}/{JOB_ROOT}"
 
         def ours(endpoint):
-            env = dict(s3_env(endpoint), JOB_BUCKET=BUCKET)
+            # One invocation does the whole job, as behind a Function URL (up to 15 minutes):
+            # the throughput of the engine is measured, not the hand-on of a 25 s API budget.
+            env = dict(s3_env(endpoint), JOB_BUCKET=BUCKET, HTTP_BUDGET_MS="900000")
             wall, answer, usage = self.runtime.invoke([self.args.ours], env, delete_event())
             envelope = json.loads(answer["body"])
             if answer["statusCode"] != 200 or envelope["deleted_objects"] != objects + 1:

@@ -43,8 +43,10 @@ struct HttpCall {
 
 impl HttpCall {
     fn parse(event: Value, claim: &str) -> Result<HttpCall, ApiError> {
+        // serde's message may quote the event: cut short.
         let unreadable = |e: serde_json::Error| {
-            ApiError::InvalidContent(format!("the HTTP event cannot be read ({e})"))
+            let reason: String = e.to_string().chars().take(160).collect();
+            ApiError::InvalidContent(format!("the HTTP event cannot be read ({reason})"))
         };
         let is_v2 = event.get("version").and_then(Value::as_str) == Some("2.0");
         if is_v2 {

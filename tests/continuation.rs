@@ -95,7 +95,8 @@ async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
     // AND the ticket's events, delivered as the bucket would, finish the job
     let hops = deliver_until_done(&world).await;
     assert!(hops > 1, "the continuations should need several invocations");
-    let outcome = format!("202, then {hops} invocations from the ticket's events, none past its deadline");
+    let outcome =
+        format!("202, then {hops} invocations from the ticket's events, none past its deadline");
     let case = ("50,000 objects: HTTP 202, then the ticket", hops + 1, outcome.as_str());
     assert_only_neighbour_left(&world, &job, &neighbour, case).await;
 
@@ -127,7 +128,11 @@ async fn a_continuation_killed_midway_is_finished_by_redelivering_its_event() {
 
     // THEN redelivering its event finishes the job
     let hops = deliver_until_done(&world).await;
-    let case = ("a continuation killed mid-way, its event redelivered", hops + 1, "finished by the redelivered event");
+    let case = (
+        "a continuation killed mid-way, its event redelivered",
+        hops + 1,
+        "finished by the redelivered event",
+    );
     assert_only_neighbour_left(&world, &job, &neighbour, case).await;
 }
 

@@ -10,7 +10,7 @@
 //! | `PROJECT_CLAIM` | `project_id` | authorizer claim that carries the caller's project |
 //! | `DELETE_CONCURRENCY` | 16 | DeleteObjects requests in flight per invocation (1 to 256) |
 //! | `DELETE_BATCH_SIZE` | 1000 | keys per DeleteObjects request (1 to 1000) |
-//! | `LIST_CONCURRENCY` | 16 | ListObjectsV2 requests in flight per invocation (1 to 256) |
+//! | `LIST_CONCURRENCY` | 4 | ListObjectsV2 requests in flight and listed pages waiting, at most (1 to 256) |
 //! | `HTTP_BUDGET_MS` | 25000 | time an HTTP invocation works before it answers 202 and hands on (API Gateway gives up at 29-30 s) |
 //! | `DEADLINE_MARGIN_MS` | 3000 | time kept before Lambda's deadline to hand the rest of a deletion on |
 //! | `BUCKET_VERSIONING` | `auto` | `auto`: ask each bucket once per cold start; `on`/`off`: trust this |
@@ -54,13 +54,14 @@ pub struct DeletionLimits {
     pub concurrency: usize,
     /// Keys per DeleteObjects request; S3 takes at most 1000.
     pub batch_size: usize,
-    /// ListObjectsV2 requests in flight at once, over a job's sub-folders.
+    /// ListObjectsV2 requests in flight, over a job's sub-folders, and listed pages waiting for
+    /// the deleters: at most this many together. Listing outruns deleting, so a few suffice.
     pub list_concurrency: usize,
 }
 
 impl Default for DeletionLimits {
     fn default() -> Self {
-        DeletionLimits { concurrency: 16, batch_size: 1000, list_concurrency: 16 }
+        DeletionLimits { concurrency: 16, batch_size: 1000, list_concurrency: 4 }
     }
 }
 
@@ -221,7 +222,7 @@ mod tests {
             ("PROJECT_CLAIM", "custom:project"),
             ("DELETE_CONCURRENCY", "8"),
             ("DELETE_BATCH_SIZE", "500"),
-            ("LIST_CONCURRENCY", "4"),
+            ("LIST_CONCURRENCY", "6"),
             ("S3_MAX_ATTEMPTS", "3"),
             ("S3_ATTEMPT_TIMEOUT_MS", "1500"),
             ("HTTP_BUDGET_MS", "10000"),
@@ -235,7 +236,7 @@ mod tests {
         assert_eq!(c.project_claim, "custom:project");
         assert_eq!(
             c.deletion,
-            DeletionLimits { concurrency: 8, batch_size: 500, list_concurrency: 4 }
+            DeletionLimits { concurrency: 8, batch_size: 500, list_concurrency: 6 }
         );
         assert_eq!(c.s3.max_attempts, 3);
         assert_eq!(c.s3.attempt_timeout, Duration::from_millis(1500));

@@ -10,6 +10,11 @@
 //! the start in one chain, so that no key is sent twice. Splits are bounded by depth and by a
 //! budget of prefixes, so a tree of many tiny folders costs a few extra round trips, not one per
 //! folder.
+//!
+//! Listing is faster than deleting, so it is paced by deletion: a request goes out only once a
+//! slot for its page is reserved in the pages channel. Requests in flight and pages waiting for
+//! the deleters are together at most the channel's capacity, and memory does not depend on how
+//! far listing could run ahead.
 
 use super::Listed;
 use crate::budget::Budget;
@@ -20,7 +25,7 @@ use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::types::EncodingType;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, Permit};
 use tokio::time::timeout_at;
 
 /// Depth below the root down to which prefixes are probed: root, `output/`, `output/part-…/`.
@@ -53,18 +58,17 @@ enum Job {
     Resume { prefix: String, token: String },
 }
 
-enum Done {
+enum Done<'a> {
     Probed {
         prefix: String,
         depth: usize,
         page: Box<ListObjectsV2Output>,
+        /// The channel slot reserved for the probe's keys.
+        slot: Permit<'a, Vec<Listed>>,
     },
     /// A chain ended; `complete` when it reached its last page. `found`: sub-folders it rolled
     /// up, still to list.
-    Chained {
-        complete: bool,
-        found: Vec<String>,
-    },
+    Chained { complete: bool, found: Vec<String> },
 }
 
 impl Lister<'_> {
@@ -85,13 +89,13 @@ impl Lister<'_> {
                 }
             }
             let Some(done) = running.next().await else { return Ok(complete) };
-            let (prefix, depth, page) = match done? {
+            let (prefix, depth, page, slot) = match done? {
                 Done::Chained { complete: chained, found } => {
                     complete &= chained;
                     queue.extend(found.into_iter().map(|prefix| Job::Chain { prefix }));
                     continue;
                 }
-                Done::Probed { prefix, depth, page } => (prefix, depth, page),
+                Done::Probed { prefix, depth, page, slot } => (prefix, depth, page, slot),
             };
             let subfolders = self.subfolders(&page, &prefix);
             let truncated = page.is_truncated().unwrap_or(false);
@@ -116,9 +120,7 @@ impl Lister<'_> {
                     continue;
                 }
             };
-            if !self.send(&page, pages).await {
-                return Ok(false);
-            }
+            send(slot, self.accept(&page));
             queue.extend(next);
         }
     }
@@ -134,7 +136,11 @@ impl Lister<'_> {
             .collect()
     }
 
-    async fn start(&self, job: Job, pages: &mpsc::Sender<Vec<Listed>>) -> Result<Done, StoreError> {
+    async fn start<'p>(
+        &self,
+        job: Job,
+        pages: &'p mpsc::Sender<Vec<Listed>>,
+    ) -> Result<Done<'p>, StoreError> {
         // Keys come URL-encoded: a key with control characters cannot travel in XML otherwise.
         let list = |prefix: &str| {
             let request = self.client.list_objects_v2().bucket(self.bucket).prefix(prefix);
@@ -143,12 +149,14 @@ impl Lister<'_> {
         let (prefix, chain) = match job {
             Job::Probe { prefix, depth } => {
                 let cut_short = Done::Chained { complete: false, found: Vec::new() };
+                // The deleters hung up: nothing more to list for.
+                let Ok(slot) = pages.reserve().await else { return Ok(cut_short) };
                 let probe = list(&prefix).delimiter("/").send();
                 let Ok(page) = timeout_at(self.budget.cut_at, probe).await else {
                     return Ok(cut_short);
                 };
                 let page = page.map_err(|e| self.error(&prefix, e))?;
-                return Ok(Done::Probed { prefix, depth, page: Box::new(page) });
+                return Ok(Done::Probed { prefix, depth, page: Box::new(page), slot });
             }
             Job::Chain { prefix } => {
                 let chain = list(&prefix).into_paginator().send();
@@ -163,6 +171,9 @@ impl Lister<'_> {
         let mut chain = chain;
         let mut found = Vec::new();
         loop {
+            let Ok(slot) = pages.reserve().await else {
+                return Ok(Done::Chained { complete: false, found });
+            };
             if !self.budget.allows_new_work() {
                 return Ok(Done::Chained { complete: false, found });
             }
@@ -172,16 +183,8 @@ impl Lister<'_> {
             let Some(page) = page else { return Ok(Done::Chained { complete: true, found }) };
             let page = page.map_err(|e| self.error(&prefix, e))?;
             found.extend(self.subfolders(&page, &prefix));
-            if !self.send(&page, pages).await {
-                return Ok(Done::Chained { complete: false, found });
-            }
+            send(slot, self.accept(&page));
         }
-    }
-
-    /// Sends the page's objects that may be deleted; false when the receiver has hung up.
-    async fn send(&self, page: &ListObjectsV2Output, pages: &mpsc::Sender<Vec<Listed>>) -> bool {
-        let accepted = self.accept(page);
-        accepted.is_empty() || pages.send(accepted).await.is_ok()
     }
 
     fn accept(&self, page: &ListObjectsV2Output) -> Vec<Listed> {
@@ -222,6 +225,7 @@ impl Lister<'_> {
     ) -> Result<bool, StoreError> {
         let (mut key_marker, mut version_marker) = (None, None);
         loop {
+            let Ok(slot) = pages.reserve().await else { return Ok(false) };
             if !self.budget.allows_new_work() {
                 return Ok(false);
             }
@@ -248,10 +252,7 @@ impl Lister<'_> {
                 let key = decoded(m.key()?, encoded);
                 Some(Listed { key, version_id: m.version_id().map(str::to_owned), size: 0 })
             });
-            let listed = self.confine(versions.chain(markers));
-            if !listed.is_empty() && pages.send(listed).await.is_err() {
-                return Ok(false);
-            }
+            send(slot, self.confine(versions.chain(markers)));
             if !page.is_truncated().unwrap_or(false) {
                 return Ok(true);
             }
@@ -272,6 +273,13 @@ impl Lister<'_> {
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
         StoreError::from_sdk("list", self.bucket, prefix, err)
+    }
+}
+
+/// Hands a page's objects to the deleters, in the slot reserved before it was listed.
+fn send(slot: Permit<'_, Vec<Listed>>, listed: Vec<Listed>) {
+    if !listed.is_empty() {
+        slot.send(listed);
     }
 }
 

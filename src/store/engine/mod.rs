@@ -4,9 +4,9 @@
 //! lister (parallel, lister.rs) -> pages -> batches of up to 1000 keys -> deleters (deleter.rs)
 //! ```
 //!
-//! Listing feeds deletion while later pages are still being listed. The pages channel is bounded
-//! and at most `concurrency` DeleteObjects requests are in flight, so memory is bounded by those,
-//! never by the size of the folder. When a whole request fails the deleters stop taking batches
+//! Listing feeds deletion while later pages are still being listed. List requests in flight and
+//! pages waiting are bounded by the pages channel, and at most `concurrency` DeleteObjects
+//! requests are in flight, so memory is bounded by those, never by the size of the folder. When a whole request fails the deleters stop taking batches
 //! and hang up, which stops the lister.
 
 mod deleter;
@@ -92,7 +92,8 @@ pub(super) async fn delete_folder(
         concurrency: limits.list_concurrency,
         budget,
     };
-    let (pages, received) = mpsc::channel(limits.concurrency);
+    // Its capacity paces listing (see lister.rs).
+    let (pages, received) = mpsc::channel(limits.list_concurrency);
     let listing = async move {
         // Owning the sender here closes the channel as soon as listing ends.
         match versioned {

@@ -65,7 +65,7 @@ async fn assert_only_neighbour_left(
 #[tokio::test]
 async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
     let _heavy = common::heavy().await;
-    // GIVEN a 50,000-object job and an HTTP budget of one second
+    // GIVEN a 50,000-object job and an HTTP budget of three seconds
     let world = world("fiftyk").await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(50_000, 16)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;

@@ -143,9 +143,11 @@ async fn delete_batch(
         let passing_left = failures + 1 < ATTEMPTS;
         let mut retry = Vec::new();
         for object in pending {
-            let error = match errors.is_empty() {
-                true => None,
-                false => errors.remove(&(object.key.clone(), object.version_id.clone())),
+            // The usual reply lists no errors: then no key is copied to look it up.
+            let error = if errors.is_empty() {
+                None
+            } else {
+                errors.remove(&(object.key.clone(), object.version_id.clone()))
             };
             match error {
                 None => {

@@ -10,7 +10,8 @@ job with each tool, checking after every run that the job is empty and the neigh
   local stand-in for the Lambda runtime API (timed from process start to the answer);
 - s3rm-rs with its defaults, and tuned;
 - boto3: `bucket.objects.filter(Prefix=...).delete()`, the usual Python Lambda way;
-- the floor: DeleteObjects of the already-known keys, no listing, at several concurrencies.
+- the floor: DeleteObjects of the already-known keys, no listing, at several concurrencies and
+  batch sizes.
 
 Delay cases go through the project's latency proxy (s3-proxy), the others straight to Garage.
 It then measures cold starts (process start to first answer) of del-job and of an equivalent
@@ -44,8 +45,9 @@ JOB_ROOT = f"{PROJECT}/jobs/{JOB}/"
 NEIGHBOUR_ROOT = f"{PROJECT}/jobs/{JOB}0/"
 NEIGHBOUR_OBJECTS = 100
 S3RM_TUNED = "--batch-size 1000 --worker-size 8 --max-parallel-listings 16"
-# Garage saturates early: 32 and 64 were never better than these in trial runs.
-FLOOR_CONCURRENCIES = [8, 16]
+# (requests at once, keys a request). Garage deletes the keys of one request one after another,
+# so many small requests keep it busier than a few large ones; beyond these no trial run was faster.
+FLOORS = [(8, 1000), (16, 1000), (32, 250), (64, 100)]
 
 
 def log(message):
@@ -103,20 +105,19 @@ class Garage:
         """Garage goes on working after a burst of writes or a restart (Merkle trees, queues);
         timing a tool meanwhile would time that too. Waits until it has used under 2% of a core
         over half a second."""
-        pid = self.process.pid
-        ticks = os.sysconf("SC_CLK_TCK")
-
-        def cpu():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / ticks
-
         deadline = time.time() + timeout
         while time.time() < deadline:
-            before = cpu()
+            before = self.cpu()
             time.sleep(0.5)
-            if cpu() - before < 0.01:
+            if self.cpu() - before < 0.01:
                 return
         log("garage did not settle; measuring anyway")
+
+    def cpu(self):
+        """User+system CPU seconds Garage has used so far."""
+        pid = self.process.pid if self.process else self.pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def snapshot(self, name):
         self.wait_idle()
@@ -337,15 +338,17 @@ class Bench:
         s3_env = lambda endpoint: dict(self.base_env, AWS_ENDPOINT_URL=endpoint)
         target = f"s3://{BUCKET}/{JOB_ROOT}"
 
-        def ours(endpoint):
-            # One invocation does the whole job, as behind a Function URL (up to 15 minutes):
-            # the throughput of the engine is measured, not the hand-on of a 25 s API budget.
-            env = dict(s3_env(endpoint), JOB_BUCKET=BUCKET, HTTP_BUDGET_MS="900000")
-            wall, answer, usage = self.runtime.invoke([self.args.ours], env, delete_event())
-            envelope = json.loads(answer["body"])
-            if answer["statusCode"] != 200 or envelope["deleted_objects"] != objects + 1:
-                raise RuntimeError(f"del-job answered {answer}")
-            return Sample(wall, usage)
+        def ours(settings):
+            def go(endpoint):
+                # One invocation does the whole job, as behind a Function URL (up to 15 minutes):
+                # the throughput of the engine is measured, not the hand-on of a 25 s API budget.
+                env = dict(s3_env(endpoint), JOB_BUCKET=BUCKET, HTTP_BUDGET_MS="900000", **settings)
+                wall, answer, usage = self.runtime.invoke([self.args.ours], env, delete_event())
+                envelope = json.loads(answer["body"])
+                if answer["statusCode"] != 200 or envelope["deleted_objects"] != objects + 1:
+                    raise RuntimeError(f"del-job answered {answer}")
+                return Sample(wall, usage)
+            return go
 
         def s3rm(extra):
             def go(endpoint):
@@ -359,16 +362,26 @@ class Bench:
         def boto3(endpoint):
             return timed_process([sys.executable, str(PEERS / "boto3_delete.py"), BUCKET, JOB_ROOT], s3_env(endpoint))
 
-        def floor(concurrency):
+        def floor(concurrency, batch):
             def go(endpoint):
-                cmd = [str(TOOLS / "benchkit"), "floor", BUCKET, JOB_ROOT, str(objects), str(folders), str(concurrency)]
+                cmd = [str(TOOLS / "benchkit"), "floor", BUCKET, JOB_ROOT, str(objects), str(folders), str(concurrency), str(batch)]
                 return timed_process(cmd, s3_env(endpoint))
             return go
 
-        tools = {"del-job": ours, "s3rm-rs default": s3rm([]), "s3rm-rs tuned": s3rm(self.args.s3rm_tuned.split()), "boto3": boto3}
-        for c in FLOOR_CONCURRENCIES:
-            tools[f"floor c={c}"] = floor(c)
+        tools = {"del-job": ours({}), "s3rm-rs default": s3rm([]), "s3rm-rs tuned": s3rm(self.args.s3rm_tuned.split()), "boto3": boto3}
+        for c, b in FLOORS:
+            tools[f"floor c={c} b={b}"] = floor(c, b)
         if self.args.tools:
+            # For tuning: "del-job NAME=VALUE ..." runs ours with those settings, "s3rm-rs FLAGS" s3rm-rs.
+            for name in self.args.tools:
+                tool, _, extra = name.partition(" ")
+                if name not in tools and tool == "del-job":
+                    tools[name] = ours(dict(setting.split("=", 1) for setting in extra.split()))
+                elif name not in tools and tool == "s3rm-rs":
+                    tools[name] = s3rm(extra.split())
+                elif name not in tools and tool == "floor":
+                    c, b = (int(part.split("=")[1]) for part in extra.split())
+                    tools[name] = floor(c, b)
             tools = {name: tool for name, tool in tools.items() if name in self.args.tools}
         return tools
 
@@ -391,18 +404,21 @@ class Bench:
                 self.garage.restore(name)
                 proxy = Proxy(self.garage.port, delay_ms) if delay_ms else None
                 endpoint = proxy.url if proxy else self.garage.endpoint
+                store_cpu = self.garage.cpu()
                 try:
                     sample = tools[tool](endpoint)
                 finally:
                     if proxy:
                         proxy.stop()
+                # The store's own work during the run (its background work after it is not counted).
+                sample.store_cpu = self.garage.cpu() - store_cpu
                 left = count(self.garage.endpoint, JOB_ROOT)
                 neighbour = count(self.garage.endpoint, NEIGHBOUR_ROOT)
                 if left != 0 or neighbour != NEIGHBOUR_OBJECTS + 1:
                     raise RuntimeError(f"{tool}: {left} objects left in the job, neighbour has {neighbour}")
                 samples[tool].append(sample)
                 log(f"  {tool}: {sample.wall:.3f} s, {(objects + 1) / sample.wall:,.0f} objects/s, "
-                    f"cpu {sample.cpu:.2f} s, rss {sample.rss_mb:.1f} MB")
+                    f"cpu {sample.cpu:.2f} s, garage cpu {sample.store_cpu:.2f} s, rss {sample.rss_mb:.1f} MB")
         return {"objects": objects, "folders": folders, "delay_ms": delay_ms, "samples": samples}
 
     def cold_start(self, endpoint):

@@ -8,9 +8,9 @@
 //! | `JOB_PREFIX` | empty | root of the jobs in `JOB_BUCKET`; ends with `/` when set |
 //! | `CONFIG_BUCKETS` | empty | comma-separated buckets, besides `JOB_BUCKET`, that `config_load_path` may name |
 //! | `PROJECT_CLAIM` | `project_id` | authorizer claim that carries the caller's project |
-//! | `DELETE_CONCURRENCY` | 16 | DeleteObjects requests in flight per invocation (1 to 256) |
-//! | `DELETE_BATCH_SIZE` | 1000 | keys per DeleteObjects request (1 to 1000) |
-//! | `LIST_CONCURRENCY` | 4 | ListObjectsV2 requests in flight and listed pages waiting, at most (1 to 256) |
+//! | `DELETE_CONCURRENCY` | 32 | DeleteObjects requests in flight per invocation (1 to 256) |
+//! | `DELETE_BATCH_SIZE` | 200 | keys per DeleteObjects request (1 to 1000) |
+//! | `LIST_CONCURRENCY` | 32 | ListObjectsV2 requests in flight and listed pages waiting, at most (1 to 256) |
 //! | `HTTP_BUDGET_MS` | 25000 | time an HTTP invocation works before it answers 202 and hands on (API Gateway gives up at 29-30 s) |
 //! | `DEADLINE_MARGIN_MS` | 3000 | time kept before Lambda's deadline to hand the rest of a deletion on |
 //! | `BUCKET_VERSIONING` | `auto` | `auto`: ask each bucket once per cold start; `on`/`off`: trust this |
@@ -52,16 +52,20 @@ pub enum Versioning {
 pub struct DeletionLimits {
     /// DeleteObjects requests in flight at once.
     pub concurrency: usize,
-    /// Keys per DeleteObjects request; S3 takes at most 1000.
+    /// Keys per DeleteObjects request; S3 takes at most 1000. A store may delete the keys of
+    /// one request one after another (Garage does): many small requests then keep it busier,
+    /// and the last ones finish together instead of one long request trailing.
     pub batch_size: usize,
     /// ListObjectsV2 requests in flight, over a job's sub-folders, and listed pages waiting for
-    /// the deleters: at most this many together. Listing outruns deleting, so a few suffice.
+    /// the deleters: at most this many together. A busy store answers lists slowly, so enough
+    /// must be in flight to keep every deleter fed.
     pub list_concurrency: usize,
 }
 
 impl Default for DeletionLimits {
     fn default() -> Self {
-        DeletionLimits { concurrency: 16, batch_size: 1000, list_concurrency: 4 }
+        // Chosen by bench/run.sh (see BENCHMARKS.md): 32 × 200 beat 16 × 1000 and 8 × 1000.
+        DeletionLimits { concurrency: 32, batch_size: 200, list_concurrency: 32 }
     }
 }
 

@@ -4,8 +4,9 @@
 //! - `benchkit seed BUCKET ROOT OBJECTS FOLDERS`: a finished `etl` job's record and OBJECTS
 //!   small objects under ROOT, spread over FOLDERS sub-folders of `output/` (0: flat).
 //! - `benchkit count BUCKET PREFIX`: how many keys are under PREFIX.
-//! - `benchkit floor BUCKET ROOT OBJECTS FOLDERS CONCURRENCY`: the floor, DeleteObjects of the
-//!   already-known keys (the seed's), CONCURRENCY requests at once, no listing.
+//! - `benchkit floor BUCKET ROOT OBJECTS FOLDERS CONCURRENCY BATCH`: the floor, DeleteObjects of
+//!   the already-known keys (the seed's), BATCH keys a request, CONCURRENCY requests at once, no
+//!   listing.
 //!
 //! Keys are named the same way by `seed` and `floor`, so the floor needs no listing.
 
@@ -36,7 +37,10 @@ async fn main() {
     match arg(0) {
         "seed" => seed(&client, arg(1), arg(2), number(3), number(4)).await,
         "count" => println!("{}", count(&client, arg(1), arg(2)).await),
-        "floor" => floor(&client, arg(1), &keys(arg(2), number(3), number(4)), number(5)).await,
+        "floor" => {
+            let keys = keys(arg(2), number(3), number(4));
+            floor(&client, arg(1), &keys, number(5), number(6)).await
+        }
         _ => usage(),
     }
 }
@@ -44,7 +48,7 @@ async fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: benchkit seed BUCKET ROOT OBJECTS FOLDERS | count BUCKET PREFIX | \
-         floor BUCKET ROOT OBJECTS FOLDERS CONCURRENCY"
+         floor BUCKET ROOT OBJECTS FOLDERS CONCURRENCY BATCH"
     );
     std::process::exit(2)
 }
@@ -94,8 +98,8 @@ async fn count(client: &Client, bucket: &str, prefix: &str) -> usize {
     n
 }
 
-async fn floor(client: &Client, bucket: &str, keys: &[String], concurrency: usize) {
-    let failed: usize = stream::iter(keys.chunks(1000))
+async fn floor(client: &Client, bucket: &str, keys: &[String], concurrency: usize, batch: usize) {
+    let failed: usize = stream::iter(keys.chunks(batch.clamp(1, 1000)))
         .map(|chunk| async move {
             let objects = chunk
                 .iter()

@@ -64,7 +64,8 @@ pub struct DeletionLimits {
 
 impl Default for DeletionLimits {
     fn default() -> Self {
-        // Chosen by bench/run.sh (see BENCHMARKS.md): 32 × 200 beat 16 × 1000 and 8 × 1000.
+        // Chosen with bench/run.sh (see BENCHMARKS.md): 32 × 200 with 32 list slots beat 16 × 1000
+        // with 4 (the store kept busier, the deleters fed).
         DeletionLimits { concurrency: 32, batch_size: 200, list_concurrency: 32 }
     }
 }

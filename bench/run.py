@@ -373,7 +373,7 @@ class Bench:
         for c, b in FLOORS:
             tools[f"floor c={c} b={b}"] = floor(c, b)
         if self.args.tools:
-            # For tuning: "del-job NAME=VALUE ..." runs ours with those settings, "s3rm-rs FLAGS" s3rm-rs.
+            # Tuning variants: "del-job NAME=VALUE ...", "s3rm-rs FLAGS", "floor c=N b=N".
             for name in self.args.tools:
                 tool, _, extra = name.partition(" ")
                 if name not in tools and tool == "del-job":

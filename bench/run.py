@@ -311,6 +311,7 @@ class Sample:
         self.wall = wall
         self.cpu = usage.cpu
         self.rss_mb = usage.peak_kb / 1024
+        self.store_cpu = 0.0  # Garage's CPU during the run, set by the caller that can see it
 
 
 def timed_process(cmd, env, cwd=None):

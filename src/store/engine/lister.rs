@@ -11,7 +11,7 @@
 //! budget of prefixes, so a tree of many tiny folders costs a few extra round trips, not one per
 //! folder.
 //!
-//! Listing is faster than deleting, so it is paced by deletion: a request goes out only once a
+//! Listing can outrun deleting, so it is paced by deletion: a request goes out only once a
 //! slot for its page is reserved in the pages channel. Requests in flight and pages waiting for
 //! the deleters are together at most the channel's capacity, and memory does not depend on how
 //! far listing could run ahead.

@@ -1,13 +1,13 @@
 //! The deletion engine, one folder at a time:
 //!
 //! ```text
-//! lister (parallel, lister.rs) -> pages -> batches of up to 1000 keys -> deleters (deleter.rs)
+//! lister (parallel, lister.rs) -> pages -> batches of `batch_size` keys -> deleters (deleter.rs)
 //! ```
 //!
 //! Listing feeds deletion while later pages are still being listed. List requests in flight and
 //! pages waiting are bounded by the pages channel, and at most `concurrency` DeleteObjects
-//! requests are in flight, so memory is bounded by those, never by the size of the folder. When a whole request fails the deleters stop taking batches
-//! and hang up, which stops the lister.
+//! requests are in flight, so memory is bounded by those, never by the size of the folder. When
+//! a whole request fails the deleters stop taking batches and hang up, which stops the lister.
 
 mod deleter;
 mod lister;

@@ -299,6 +299,17 @@ async fn every_shape_of_job_tree_is_deleted_completely() {
         ("deep", (0..300).map(|i| format!("a/b{}/c{}/d{}/e/f-{i}", i % 2, i % 3, i % 5)).collect()),
         ("tiny", (0..400).map(|i| format!("date={}/hour={}/f", i / 20, i % 20)).collect()),
         ("wide", (0..90).map(|i| format!("out/p{i}/x")).collect()),
+        // Cut into key ranges, with keys at, inside and beside the cut points
+        (
+            "ranged",
+            (0..2_500)
+                .map(|i| format!("out/part-{i:05}"))
+                .chain(
+                    ["out/part-01", "out/part-01~", "out/part-01/x", "out/part-1", "out/q"]
+                        .map(String::from),
+                )
+                .collect(),
+        ),
         (
             "mixed",
             ["top", "out/a", "out/sub/b", "out/sub/deeper/c", "out/sub/deeper/still/d"]
@@ -307,7 +318,9 @@ async fn every_shape_of_job_tree_is_deleted_completely() {
                 .collect(),
         ),
     ];
-    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "flat0").objects(20, 2)).await;
+    let mut neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "flat0").objects(20, 2)).await;
+    world.jobs.put_all((0..1_200).map(|i| format!("p1/jobs/ranged0/out/part-{i:05}"))).await;
+    neighbour.extend((0..1_200).map(|i| format!("p1/jobs/ranged0/out/part-{i:05}")));
     for (job, relative) in &shapes {
         let record = world.jobs.seed_job("", &JobSpec::new(P1, job).objects(0, 0)).await;
         world.jobs.put_all(relative.iter().map(|k| format!("p1/jobs/{job}/{k}"))).await;

@@ -11,12 +11,16 @@
 //! budget of prefixes, so a tree of many tiny folders costs a few extra round trips, not one per
 //! folder.
 //!
+//! A large flat folder is one chain too, unless it is cut: while few listings run, a page of it
+//! is cut into key ranges after it (ranges.rs), each listed as a chain of its own.
+//!
 //! Listing can outrun deleting, so it is paced by deletion: a request goes out only once a
 //! slot for its page is reserved in the pages channel. Requests in flight and pages waiting for
 //! the deleters are together at most the channel's capacity, and memory does not depend on how
 //! far listing could run ahead.
 
 use super::Listed;
+use super::ranges::cut_points;
 use crate::budget::Budget;
 use crate::store::StoreError;
 use crate::store::url_decode;
@@ -34,6 +38,8 @@ const MAX_PROBE_DEPTH: usize = 3;
 const PREFIX_BUDGET: usize = 64;
 /// A probe listing more sub-folders than this is not split.
 const MAX_FANOUT: usize = 32;
+/// Key ranges a folder may be cut into in all.
+const RANGE_BUDGET: usize = 256;
 
 /// Lists every object under `root` in `bucket`, but `keep`, and sends them in pages.
 pub(super) struct Lister<'a> {
@@ -53,9 +59,17 @@ enum Job {
     Probe { prefix: String, depth: usize },
     /// Every key under the prefix, page after page, from the start.
     Chain { prefix: String },
-    /// A delimiter listing of the prefix, from a probe's continuation token on; the sub-folders
-    /// it rolls up are listed as chains of their own.
-    Resume { prefix: String, token: String },
+    /// One delimiter page of the prefix's keys in a range: from `from` on, up to and with
+    /// `upto` (to the end when `None`). The sub-folders it rolls up are listed as chains.
+    Range { prefix: String, from: From, upto: Option<String> },
+}
+
+/// Where a range's next page starts.
+enum From {
+    /// After this key, which need not exist: the start of a range cut from another.
+    After(String),
+    /// Where the last page ended.
+    Token(String),
 }
 
 enum Done<'a> {
@@ -69,6 +83,15 @@ enum Done<'a> {
     /// A chain ended; `complete` when it reached its last page. `found`: sub-folders it rolled
     /// up, still to list.
     Chained { complete: bool, found: Vec<String> },
+    /// A page of a range was listed. `next` where the range goes on, if it does, and `cuts`
+    /// where the rest of it may be cut.
+    Ranged {
+        prefix: String,
+        next: Option<String>,
+        upto: Option<String>,
+        cuts: Vec<String>,
+        found: Vec<String>,
+    },
 }
 
 impl Lister<'_> {
@@ -78,6 +101,7 @@ impl Lister<'_> {
         let mut queue = vec![Job::Probe { prefix: self.root.to_owned(), depth: 0 }];
         let mut running = FuturesUnordered::new();
         let mut splits_left = PREFIX_BUDGET;
+        let mut ranges_left = RANGE_BUDGET;
         let mut complete = true;
         loop {
             while running.len() < self.concurrency && !queue.is_empty() {
@@ -89,10 +113,23 @@ impl Lister<'_> {
                 }
             }
             let Some(done) = running.next().await else { return Ok(complete) };
+            // Ranges are cut only while few listings run: a tree of sub-folders is already
+            // listed side by side.
+            let listings = running.len() + queue.len();
+            let cut_room = (self.concurrency / 2).saturating_sub(listings).min(ranges_left);
             let (prefix, depth, page, slot) = match done? {
                 Done::Chained { complete: chained, found } => {
                     complete &= chained;
                     queue.extend(found.into_iter().map(|prefix| Job::Chain { prefix }));
+                    continue;
+                }
+                Done::Ranged { prefix, next, upto, mut cuts, found } => {
+                    queue.extend(found.into_iter().map(|prefix| Job::Chain { prefix }));
+                    if let Some(token) = next {
+                        cuts.truncate(cut_room);
+                        ranges_left -= cuts.len();
+                        queue.extend(ranges(prefix, token, upto, cuts));
+                    }
                     continue;
                 }
                 Done::Probed { prefix, depth, page, slot } => (prefix, depth, page, slot),
@@ -100,6 +137,7 @@ impl Lister<'_> {
             let subfolders = self.subfolders(&page, &prefix);
             let truncated = page.is_truncated().unwrap_or(false);
             let token = page.next_continuation_token().map(str::to_owned);
+            let listed = self.accept(&page);
             let next = match (truncated, token) {
                 (false, _) if subfolders.len() <= MAX_FANOUT.min(splits_left) => {
                     splits_left -= subfolders.len();
@@ -112,7 +150,11 @@ impl Lister<'_> {
                         })
                         .collect()
                 }
-                (true, Some(token)) if subfolders.is_empty() => vec![Job::Resume { prefix, token }],
+                (true, Some(token)) if subfolders.is_empty() => {
+                    let cuts = cut_points(&prefix, &keys_of(&listed), None, cut_room);
+                    ranges_left -= cuts.len();
+                    ranges(prefix, token, None, cuts)
+                }
                 // Too wide, or large and mixed: the probe's keys are dropped, the folder listed
                 // whole.
                 _ => {
@@ -120,7 +162,7 @@ impl Lister<'_> {
                     continue;
                 }
             };
-            send(slot, self.accept(&page));
+            send(slot, listed);
             queue.extend(next);
         }
     }
@@ -146,9 +188,9 @@ impl Lister<'_> {
             let request = self.client.list_objects_v2().bucket(self.bucket).prefix(prefix);
             request.encoding_type(EncodingType::Url)
         };
+        let cut_short = Done::Chained { complete: false, found: Vec::new() };
         let (prefix, chain) = match job {
             Job::Probe { prefix, depth } => {
-                let cut_short = Done::Chained { complete: false, found: Vec::new() };
                 // The deleters hung up: nothing more to list for.
                 let Ok(slot) = pages.reserve().await else { return Ok(cut_short) };
                 let probe = list(&prefix).delimiter("/").send();
@@ -162,10 +204,18 @@ impl Lister<'_> {
                 let chain = list(&prefix).into_paginator().send();
                 (prefix, chain)
             }
-            Job::Resume { prefix, token } => {
-                let chain =
-                    list(&prefix).delimiter("/").continuation_token(token).into_paginator().send();
-                (prefix, chain)
+            Job::Range { prefix, from, upto } => {
+                let Ok(slot) = pages.reserve().await else { return Ok(cut_short) };
+                let request = list(&prefix).delimiter("/");
+                let request = match from {
+                    From::After(key) => request.start_after(key),
+                    From::Token(token) => request.continuation_token(token),
+                };
+                let Ok(page) = timeout_at(self.budget.cut_at, request.send()).await else {
+                    return Ok(cut_short);
+                };
+                let page = page.map_err(|e| self.error(&prefix, e))?;
+                return Ok(self.range_page(prefix, upto, &page, slot));
             }
         };
         let mut chain = chain;
@@ -185,6 +235,33 @@ impl Lister<'_> {
             found.extend(self.subfolders(&page, &prefix));
             send(slot, self.accept(&page));
         }
+    }
+
+    /// Sends the part of a range's page that lies in the range, and says where the range goes
+    /// on and where the rest of it may be cut. Sub-folders and cut points hold no '/' past the
+    /// prefix, so each sub-folder lies wholly on one side of the range's end.
+    fn range_page<'p>(
+        &self,
+        prefix: String,
+        upto: Option<String>,
+        page: &ListObjectsV2Output,
+        slot: Permit<'p, Vec<Listed>>,
+    ) -> Done<'p> {
+        let past_end = |key: &str| upto.as_deref().is_some_and(|upto| key > upto);
+        let mut listed = self.accept(page);
+        let mut found = self.subfolders(page, &prefix);
+        let in_range = (listed.len(), found.len());
+        listed.retain(|object| !past_end(&object.key));
+        found.retain(|folder| !past_end(folder));
+        let ended = (listed.len(), found.len()) != in_range;
+        let next = page.next_continuation_token().filter(|_| !ended);
+        let next = next.filter(|_| page.is_truncated().unwrap_or(false)).map(str::to_owned);
+        let cuts = match next {
+            Some(_) => cut_points(&prefix, &keys_of(&listed), upto.as_deref(), self.concurrency),
+            None => Vec::new(),
+        };
+        send(slot, listed);
+        Done::Ranged { prefix, next, upto, cuts, found }
     }
 
     fn accept(&self, page: &ListObjectsV2Output) -> Vec<Listed> {
@@ -281,6 +358,20 @@ fn send(slot: Permit<'_, Vec<Listed>>, listed: Vec<Listed>) {
     if !listed.is_empty() {
         slot.send(listed);
     }
+}
+
+/// The range jobs that list the rest of a range from `token`, cut at `cuts` (in order).
+fn ranges(prefix: String, token: String, upto: Option<String>, cuts: Vec<String>) -> Vec<Job> {
+    if !cuts.is_empty() {
+        tracing::debug!(prefix, ranges = cuts.len() + 1, "folder cut into key ranges");
+    }
+    let starts = std::iter::once(From::Token(token)).chain(cuts.iter().cloned().map(From::After));
+    let ends = cuts.iter().cloned().map(Some).chain(std::iter::once(upto));
+    starts.zip(ends).map(|(from, upto)| Job::Range { prefix: prefix.clone(), from, upto }).collect()
+}
+
+fn keys_of(listed: &[Listed]) -> Vec<&str> {
+    listed.iter().map(|object| object.key.as_str()).collect()
 }
 
 /// A key as listed: URL-encoded only when the reply says so (some servers ignore the request).

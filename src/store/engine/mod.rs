@@ -11,6 +11,7 @@
 
 mod deleter;
 mod lister;
+mod ranges;
 mod throttle;
 
 use super::StoreError;

@@ -134,6 +134,8 @@ class Garage:
         for d in self.dirs:
             shutil.rmtree(d)
             shutil.copytree(self.work / "snapshots" / name / d.name, d)
+        # Written back now, not by the kernel during the next timed run.
+        os.sync()
         self.start()
 
 

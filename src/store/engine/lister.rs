@@ -11,8 +11,8 @@
 //! budget of prefixes, so a tree of many tiny folders costs a few extra round trips, not one per
 //! folder.
 //!
-//! A large flat folder is one chain too, unless it is cut: while few listings run, a page of it
-//! is cut into key ranges after it (ranges.rs), each listed as a chain of its own.
+//! A large flat folder would still be one chain. So while few listings run, the rest of a
+//! folder after a page is cut into key ranges (ranges.rs), and the ranges are listed side by side.
 //!
 //! Listing can outrun deleting, so it is paced by deletion: a request goes out only once a
 //! slot for its page is reserved in the pages channel. Requests in flight and pages waiting for
@@ -206,16 +206,19 @@ impl Lister<'_> {
             }
             Job::Range { prefix, from, upto } => {
                 let Ok(slot) = pages.reserve().await else { return Ok(cut_short) };
+                if !self.budget.allows_new_work() {
+                    return Ok(cut_short);
+                }
                 let request = list(&prefix).delimiter("/");
-                let request = match from {
-                    From::After(key) => request.start_after(key),
-                    From::Token(token) => request.continuation_token(token),
+                let (request, after) = match from {
+                    From::After(key) => (request.start_after(&key), Some(key)),
+                    From::Token(token) => (request.continuation_token(token), None),
                 };
                 let Ok(page) = timeout_at(self.budget.cut_at, request.send()).await else {
                     return Ok(cut_short);
                 };
                 let page = page.map_err(|e| self.error(&prefix, e))?;
-                return Ok(self.range_page(prefix, upto, &page, slot));
+                return Ok(self.range_page(prefix, (after, upto), &page, slot));
             }
         };
         let mut chain = chain;
@@ -237,19 +240,23 @@ impl Lister<'_> {
         }
     }
 
-    /// Sends the part of a range's page that lies in the range, and says where the range goes
-    /// on and where the rest of it may be cut. Sub-folders and cut points hold no '/' past the
-    /// prefix, so each sub-folder lies wholly on one side of the range's end.
+    /// Sends the part of a range's page that lies in the range `(after, upto]`, and says where
+    /// the range goes on and where the rest of it may be cut. Sub-folders and cut points hold no
+    /// '/' past the prefix, so each sub-folder lies wholly on one side of a cut.
     fn range_page<'p>(
         &self,
         prefix: String,
-        upto: Option<String>,
+        (after, upto): (Option<String>, Option<String>),
         page: &ListObjectsV2Output,
         slot: Permit<'p, Vec<Listed>>,
     ) -> Done<'p> {
         let past_end = |key: &str| upto.as_deref().is_some_and(|upto| key > upto);
+        // A store that ignored `start-after` must not make another range's keys ours too.
+        let before_start = |key: &str| after.as_deref().is_some_and(|after| key <= after);
         let mut listed = self.accept(page);
         let mut found = self.subfolders(page, &prefix);
+        listed.retain(|object| !before_start(&object.key));
+        found.retain(|folder| !before_start(folder));
         let in_range = (listed.len(), found.len());
         listed.retain(|object| !past_end(&object.key));
         found.retain(|folder| !past_end(folder));
@@ -381,7 +388,68 @@ fn decoded(key: &str, encoded: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{Done, Lister};
+    use crate::budget::Budget;
     use crate::store::url_decode;
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+    use aws_sdk_s3::types::{CommonPrefix, Object};
+    use tokio::sync::mpsc;
+
+    /// What a range keeps of a page (keys and sub-folders), and where it goes on.
+    fn range_of(
+        page: &ListObjectsV2Output,
+        after: &str,
+        upto: &str,
+    ) -> (Vec<String>, Option<String>) {
+        let config = aws_sdk_s3::Config::builder().behavior_version_latest().build();
+        let client = aws_sdk_s3::Client::from_conf(config);
+        let lister = Lister {
+            client: &client,
+            bucket: "b",
+            root: "j/",
+            keep: None,
+            only: None,
+            concurrency: 8,
+            budget: Budget::unlimited(),
+        };
+        let (pages, mut received) = mpsc::channel(1);
+        let slot = pages.try_reserve().expect("a free slot");
+        let bounds = (Some(format!("j/{after}")), Some(format!("j/{upto}")));
+        let Done::Ranged { next, found, .. } = lister.range_page("j/".into(), bounds, page, slot)
+        else {
+            panic!("a range page is Ranged")
+        };
+        let listed = received.try_recv().map(|page| page.into_iter().map(|o| o.key)).ok();
+        (listed.into_iter().flatten().chain(found).collect(), next)
+    }
+
+    fn page(keys: &[&str], folders: &[&str], truncated: bool) -> ListObjectsV2Output {
+        let object = |key: &&str| Object::builder().key(format!("j/{key}")).build();
+        let folder = |p: &&str| CommonPrefix::builder().prefix(format!("j/{p}")).build();
+        ListObjectsV2Output::builder()
+            .set_contents(Some(keys.iter().map(object).collect()))
+            .set_common_prefixes(Some(folders.iter().map(folder).collect()))
+            .is_truncated(truncated)
+            .next_continuation_token("next")
+            .build()
+    }
+
+    #[test]
+    fn a_range_keeps_exactly_its_keys_whatever_the_store_sent() {
+        // A page from where the range starts: it goes on while nothing is past its end.
+        let inside = page(&["b1", "b2"], &["b3/"], true);
+        assert_eq!(
+            range_of(&inside, "b", "c"),
+            (vec!["j/b1".into(), "j/b2".into(), "j/b3/".into()], Some("next".into()))
+        );
+        // The end key itself is in; past it the range has ended, whether the page is
+        // truncated or not.
+        let across = page(&["bz", "c", "c0", "d"], &["c/"], true);
+        assert_eq!(range_of(&across, "b", "c"), (vec!["j/bz".into(), "j/c".into()], None));
+        // A store that ignored `start-after`: keys at or before the start are another range's.
+        let from_the_top = page(&["a", "b", "b1"], &["a/"], false);
+        assert_eq!(range_of(&from_the_top, "b", "c"), (vec!["j/b1".into()], None));
+    }
 
     #[test]
     fn listed_keys_are_decoded_exactly() {

@@ -46,7 +46,8 @@ pub(super) fn cut_points(
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else { return Vec::new() };
     let (first, last) = (first.as_bytes(), last.as_bytes());
     let parted = first.iter().zip(last).take_while(|(a, b)| a == b).count();
-    if parted < prefix.len() || parted >= first.len() {
+    // The store's order is not trusted: a page out of order is not cut, and never panics.
+    if parted < prefix.len() || parted >= first.len().min(last.len()) {
         return Vec::new();
     }
     // The counter's digits are where the keys part and the position after it.
@@ -59,7 +60,7 @@ pub(super) fn cut_points(
     // The page spans `spanned` digits where it parts. Stepping the digit before it moves about
     // `alphabet / spanned` pages, stepping that digit itself `1 / spanned` of a page: take
     // whichever is nearer one page.
-    let spanned = high - low + 1;
+    let Some(spanned) = high.checked_sub(low).map(|apart| apart + 1) else { return Vec::new() };
     let stepped = match parted > prefix.len() && alphabet.len() / spanned <= spanned {
         true => parted,
         false => parted + 1,
@@ -169,5 +170,10 @@ mod tests {
         // A counter behind a character that is not ASCII is not stepped.
         let wide = page(["p/\u{e9}a", "p/\u{e9}z"].into_iter().map(str::to_owned));
         assert_eq!(cuts("p/", &wide, None, 5), none);
+        // Pages out of order, as only a broken store would send them.
+        let backwards = page(["p/abc", "p/ab"].into_iter().map(str::to_owned));
+        assert_eq!(cuts("p/", &backwards, None, 5), none);
+        let descending = page(["p/x9", "p/x1"].into_iter().map(str::to_owned));
+        assert_eq!(cuts("p/", &descending, None, 5), none);
     }
 }

@@ -319,8 +319,11 @@ async fn every_shape_of_job_tree_is_deleted_completely() {
         ),
     ];
     let mut neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "flat0").objects(20, 2)).await;
-    world.jobs.put_all((0..1_200).map(|i| format!("p1/jobs/ranged0/out/part-{i:05}"))).await;
-    neighbour.extend((0..1_200).map(|i| format!("p1/jobs/ranged0/out/part-{i:05}")));
+    // A job whose id starts with "ranged", its keys named as that job's
+    let ranged0: Vec<String> =
+        (0..1_200).map(|i| format!("p1/jobs/ranged0/out/part-{i:05}")).collect();
+    world.jobs.put_all(ranged0.iter().cloned()).await;
+    neighbour.extend(ranged0);
     for (job, relative) in &shapes {
         let record = world.jobs.seed_job("", &JobSpec::new(P1, job).objects(0, 0)).await;
         world.jobs.put_all(relative.iter().map(|k| format!("p1/jobs/{job}/{k}"))).await;

@@ -59,13 +59,13 @@ enum Job {
     Probe { prefix: String, depth: usize },
     /// Every key under the prefix, page after page, from the start.
     Chain { prefix: String },
-    /// One delimiter page of the prefix's keys in a range: from `from` on, up to and with
+    /// One delimiter page of the prefix's keys in a range: from `start` on, up to and with
     /// `upto` (to the end when `None`). The sub-folders it rolls up are listed as chains.
-    Range { prefix: String, from: From, upto: Option<String> },
+    Range { prefix: String, start: Start, upto: Option<String> },
 }
 
 /// Where a range's next page starts.
-enum From {
+enum Start {
     /// After this key, which need not exist: the start of a range cut from another.
     After(String),
     /// Where the last page ended.
@@ -83,14 +83,13 @@ enum Done<'a> {
     /// A chain ended; `complete` when it reached its last page. `found`: sub-folders it rolled
     /// up, still to list.
     Chained { complete: bool, found: Vec<String> },
-    /// A page of a range was listed. `next` where the range goes on, if it does, and `cuts`
-    /// where the rest of it may be cut.
+    /// A page of a range, listed from after `bounds.0` (or from a token), up to `bounds.1`.
     Ranged {
         prefix: String,
-        next: Option<String>,
-        upto: Option<String>,
-        cuts: Vec<String>,
-        found: Vec<String>,
+        bounds: (Option<String>, Option<String>),
+        page: Box<ListObjectsV2Output>,
+        /// The channel slot reserved for the page's keys.
+        slot: Permit<'a, Vec<Listed>>,
     },
 }
 
@@ -123,13 +122,10 @@ impl Lister<'_> {
                     queue.extend(found.into_iter().map(|prefix| Job::Chain { prefix }));
                     continue;
                 }
-                Done::Ranged { prefix, next, upto, mut cuts, found } => {
-                    queue.extend(found.into_iter().map(|prefix| Job::Chain { prefix }));
-                    if let Some(token) = next {
-                        cuts.truncate(cut_room);
-                        ranges_left -= cuts.len();
-                        queue.extend(ranges(prefix, token, upto, cuts));
-                    }
+                Done::Ranged { prefix, bounds, page, slot } => {
+                    let (rest, cuts) = self.range_page(prefix, bounds, &page, slot, cut_room);
+                    ranges_left -= cuts;
+                    queue.extend(rest);
                     continue;
                 }
                 Done::Probed { prefix, depth, page, slot } => (prefix, depth, page, slot),
@@ -151,9 +147,9 @@ impl Lister<'_> {
                         .collect()
                 }
                 (true, Some(token)) if subfolders.is_empty() => {
-                    let cuts = cut_points(&prefix, &keys_of(&listed), None, cut_room);
+                    let cuts = cuts_after(&prefix, &listed, None, cut_room);
                     ranges_left -= cuts.len();
-                    ranges(prefix, token, None, cuts)
+                    ranges(prefix, token, None, &cuts)
                 }
                 // Too wide, or large and mixed: the probe's keys are dropped, the folder listed
                 // whole.
@@ -204,21 +200,21 @@ impl Lister<'_> {
                 let chain = list(&prefix).into_paginator().send();
                 (prefix, chain)
             }
-            Job::Range { prefix, from, upto } => {
+            Job::Range { prefix, start, upto } => {
                 let Ok(slot) = pages.reserve().await else { return Ok(cut_short) };
                 if !self.budget.allows_new_work() {
                     return Ok(cut_short);
                 }
                 let request = list(&prefix).delimiter("/");
-                let (request, after) = match from {
-                    From::After(key) => (request.start_after(&key), Some(key)),
-                    From::Token(token) => (request.continuation_token(token), None),
+                let (request, after) = match start {
+                    Start::After(key) => (request.start_after(&key), Some(key)),
+                    Start::Token(token) => (request.continuation_token(token), None),
                 };
                 let Ok(page) = timeout_at(self.budget.cut_at, request.send()).await else {
                     return Ok(cut_short);
                 };
-                let page = page.map_err(|e| self.error(&prefix, e))?;
-                return Ok(self.range_page(prefix, (after, upto), &page, slot));
+                let page = Box::new(page.map_err(|e| self.error(&prefix, e))?);
+                return Ok(Done::Ranged { prefix, bounds: (after, upto), page, slot });
             }
         };
         let mut chain = chain;
@@ -240,16 +236,18 @@ impl Lister<'_> {
         }
     }
 
-    /// Sends the part of a range's page that lies in the range `(after, upto]`, and says where
-    /// the range goes on and where the rest of it may be cut. Sub-folders and cut points hold no
-    /// '/' past the prefix, so each sub-folder lies wholly on one side of a cut.
-    fn range_page<'p>(
+    /// Sends the part of a range's page that lies in the range `(after, upto]`, and returns
+    /// the jobs that list what is left: its sub-folders, and the rest of the range cut at up to
+    /// `room` points; with the number of cuts. Sub-folders and cut points hold no '/' past the
+    /// prefix, so each sub-folder lies wholly on one side of a cut.
+    fn range_page(
         &self,
         prefix: String,
         (after, upto): (Option<String>, Option<String>),
         page: &ListObjectsV2Output,
-        slot: Permit<'p, Vec<Listed>>,
-    ) -> Done<'p> {
+        slot: Permit<'_, Vec<Listed>>,
+        room: usize,
+    ) -> (Vec<Job>, usize) {
         let past_end = |key: &str| upto.as_deref().is_some_and(|upto| key > upto);
         // A store that ignored `start-after` must not make another range's keys ours too.
         let before_start = |key: &str| after.as_deref().is_some_and(|after| key <= after);
@@ -257,18 +255,19 @@ impl Lister<'_> {
         let mut found = self.subfolders(page, &prefix);
         listed.retain(|object| !before_start(&object.key));
         found.retain(|folder| !before_start(folder));
-        let in_range = (listed.len(), found.len());
+        let keys = listed.iter().map(|object| object.key.as_str());
+        let ended = keys.chain(found.iter().map(String::as_str)).any(past_end);
         listed.retain(|object| !past_end(&object.key));
         found.retain(|folder| !past_end(folder));
-        let ended = (listed.len(), found.len()) != in_range;
-        let next = page.next_continuation_token().filter(|_| !ended);
-        let next = next.filter(|_| page.is_truncated().unwrap_or(false)).map(str::to_owned);
-        let cuts = match next {
-            Some(_) => cut_points(&prefix, &keys_of(&listed), upto.as_deref(), self.concurrency),
-            None => Vec::new(),
-        };
+        let mut jobs: Vec<Job> = found.into_iter().map(|prefix| Job::Chain { prefix }).collect();
+        let truncated = page.is_truncated().unwrap_or(false);
+        let mut cuts = Vec::new();
+        if let Some(token) = page.next_continuation_token().filter(|_| truncated && !ended) {
+            cuts = cuts_after(&prefix, &listed, upto.as_deref(), room);
+            jobs.extend(ranges(prefix, token.to_owned(), upto, &cuts));
+        }
         send(slot, listed);
-        Done::Ranged { prefix, next, upto, cuts, found }
+        (jobs, cuts.len())
     }
 
     fn accept(&self, page: &ListObjectsV2Output) -> Vec<Listed> {
@@ -368,17 +367,25 @@ fn send(slot: Permit<'_, Vec<Listed>>, listed: Vec<Listed>) {
 }
 
 /// The range jobs that list the rest of a range from `token`, cut at `cuts` (in order).
-fn ranges(prefix: String, token: String, upto: Option<String>, cuts: Vec<String>) -> Vec<Job> {
+fn ranges(prefix: String, token: String, upto: Option<String>, cuts: &[String]) -> Vec<Job> {
     if !cuts.is_empty() {
         tracing::debug!(prefix, ranges = cuts.len() + 1, "folder cut into key ranges");
     }
-    let starts = std::iter::once(From::Token(token)).chain(cuts.iter().cloned().map(From::After));
+    let starts = std::iter::once(Start::Token(token)).chain(cuts.iter().cloned().map(Start::After));
     let ends = cuts.iter().cloned().map(Some).chain(std::iter::once(upto));
-    starts.zip(ends).map(|(from, upto)| Job::Range { prefix: prefix.clone(), from, upto }).collect()
+    starts
+        .zip(ends)
+        .map(|(start, upto)| Job::Range { prefix: prefix.clone(), start, upto })
+        .collect()
 }
 
-fn keys_of(listed: &[Listed]) -> Vec<&str> {
-    listed.iter().map(|object| object.key.as_str()).collect()
+/// Up to `room` points that cut the rest of a folder after the page `listed`, below `upto`.
+fn cuts_after(prefix: &str, listed: &[Listed], upto: Option<&str>, room: usize) -> Vec<String> {
+    if room == 0 {
+        return Vec::new();
+    }
+    let keys: Vec<&str> = listed.iter().map(|object| object.key.as_str()).collect();
+    cut_points(prefix, &keys, upto, room)
 }
 
 /// A key as listed: URL-encoded only when the reply says so (some servers ignore the request).
@@ -388,7 +395,7 @@ fn decoded(key: &str, encoded: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Done, Lister};
+    use super::{Job, Lister, Start};
     use crate::budget::Budget;
     use crate::store::url_decode;
     use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
@@ -415,12 +422,18 @@ mod tests {
         let (pages, mut received) = mpsc::channel(1);
         let slot = pages.try_reserve().expect("a free slot");
         let bounds = (Some(format!("j/{after}")), Some(format!("j/{upto}")));
-        let Done::Ranged { next, found, .. } = lister.range_page("j/".into(), bounds, page, slot)
-        else {
-            panic!("a range page is Ranged")
-        };
-        let listed = received.try_recv().map(|page| page.into_iter().map(|o| o.key)).ok();
-        (listed.into_iter().flatten().chain(found).collect(), next)
+        let (rest, _) = lister.range_page("j/".into(), bounds, page, slot, 0);
+        let mut kept: Vec<String> =
+            received.try_recv().into_iter().flatten().map(|o| o.key).collect();
+        let mut next = None;
+        for job in rest {
+            match job {
+                Job::Chain { prefix } => kept.push(prefix),
+                Job::Range { start: Start::Token(token), .. } => next = Some(token),
+                _ => panic!("a range page leads to sub-folder chains and its own next page"),
+            }
+        }
+        (kept, next)
     }
 
     fn page(keys: &[&str], folders: &[&str], truncated: bool) -> ListObjectsV2Output {

@@ -53,8 +53,8 @@ pub(super) fn cut_points(
     // The counter's digits are where the keys part and the position after it.
     let digits = keys.iter().flat_map(|key| key.as_bytes().iter().skip(parted).take(2).copied());
     let Some(alphabet) = alphabet_of(digits) else { return Vec::new() };
-    let rank = |byte: u8| alphabet.iter().position(|&a| a == byte);
-    let (Some(low), Some(high)) = (rank(first[parted]), rank(last[parted])) else {
+    let (Some(low), Some(high)) = (rank(alphabet, first[parted]), rank(alphabet, last[parted]))
+    else {
         return Vec::new();
     };
     // The page spans `spanned` digits where it parts. Stepping the digit before it moves about
@@ -93,11 +93,16 @@ fn alphabet_of(digits: impl Iterator<Item = u8>) -> Option<&'static [u8]> {
     ALPHABETS.into_iter().find(|alphabet| holds_all(alphabet)).or(Some(&PRINTABLE))
 }
 
+/// Where `byte` stands in `alphabet`.
+fn rank(alphabet: &[u8], byte: u8) -> Option<usize> {
+    alphabet.iter().position(|&a| a == byte)
+}
+
 /// Steps `point` to the next string in `alphabet`, carrying left as a counter does, but never
 /// into its first `fixed` bytes; false when it cannot.
 fn step(point: &mut [u8], alphabet: &[u8], fixed: usize) -> bool {
     for at in (fixed..point.len()).rev() {
-        let Some(rank) = alphabet.iter().position(|&a| a == point[at]) else { return false };
+        let Some(rank) = rank(alphabet, point[at]) else { return false };
         if let Some(&next) = alphabet.get(rank + 1) {
             point[at] = next;
             return true;

@@ -14,12 +14,13 @@
 //! A large flat folder would still be one chain. So while few listings run, the rest of a
 //! folder after a page is cut into key ranges (ranges.rs), and the ranges are listed side by side.
 //!
-//! Listing can outrun deleting, so it is paced by deletion: a request goes out only once a
-//! slot for its page is reserved in the pages channel. Requests in flight and pages waiting for
-//! the deleters are together at most the channel's capacity, and memory does not depend on how
-//! far listing could run ahead.
+//! Listing runs ahead of deleting, as far as the backlog allows (backlog.rs): a request goes out
+//! only once the backlog has room and a slot for its page is reserved in the pages channel.
+//! Requests in flight and pages waiting are bounded, and memory does not depend on the size of
+//! the folder.
 
 use super::Listed;
+use super::backlog::{Backlog, Page};
 use super::ranges::cut_points;
 use crate::budget::Budget;
 use crate::store::StoreError;
@@ -52,6 +53,8 @@ pub(super) struct Lister<'a> {
     /// List requests in flight at once.
     pub concurrency: usize,
     pub budget: Budget,
+    /// What is listed and not yet deleted.
+    pub backlog: &'a Backlog,
 }
 
 enum Job {
@@ -78,7 +81,7 @@ enum Done<'a> {
         depth: usize,
         page: Box<ListObjectsV2Output>,
         /// The channel slot reserved for the probe's keys.
-        slot: Permit<'a, Vec<Listed>>,
+        slot: Permit<'a, Page>,
     },
     /// A chain ended; `complete` when it reached its last page. `found`: sub-folders it rolled
     /// up, still to list.
@@ -89,14 +92,14 @@ enum Done<'a> {
         bounds: (Option<String>, Option<String>),
         page: Box<ListObjectsV2Output>,
         /// The channel slot reserved for the page's keys.
-        slot: Permit<'a, Vec<Listed>>,
+        slot: Permit<'a, Page>,
     },
 }
 
 impl Lister<'_> {
     /// Whether every object was listed: false when the time budget ended, or the receiver hung
     /// up, first.
-    pub async fn run(&self, pages: &mpsc::Sender<Vec<Listed>>) -> Result<bool, StoreError> {
+    pub async fn run(&self, pages: &mpsc::Sender<Page>) -> Result<bool, StoreError> {
         let mut queue = vec![Job::Probe { prefix: self.root.to_owned(), depth: 0 }];
         let mut running = FuturesUnordered::new();
         let mut splits_left = PREFIX_BUDGET;
@@ -158,7 +161,7 @@ impl Lister<'_> {
                     continue;
                 }
             };
-            send(slot, listed);
+            self.send(slot, listed);
             queue.extend(next);
         }
     }
@@ -177,7 +180,7 @@ impl Lister<'_> {
     async fn start<'p>(
         &self,
         job: Job,
-        pages: &'p mpsc::Sender<Vec<Listed>>,
+        pages: &'p mpsc::Sender<Page>,
     ) -> Result<Done<'p>, StoreError> {
         // Keys come URL-encoded: a key with control characters cannot travel in XML otherwise.
         let list = |prefix: &str| {
@@ -188,7 +191,7 @@ impl Lister<'_> {
         let (prefix, chain) = match job {
             Job::Probe { prefix, depth } => {
                 // The deleters hung up: nothing more to list for.
-                let Ok(slot) = pages.reserve().await else { return Ok(cut_short) };
+                let Ok(slot) = self.reserve(pages).await else { return Ok(cut_short) };
                 let probe = list(&prefix).delimiter("/").send();
                 let Ok(page) = timeout_at(self.budget.cut_at, probe).await else {
                     return Ok(cut_short);
@@ -201,7 +204,7 @@ impl Lister<'_> {
                 (prefix, chain)
             }
             Job::Range { prefix, start, upto } => {
-                let Ok(slot) = pages.reserve().await else { return Ok(cut_short) };
+                let Ok(slot) = self.reserve(pages).await else { return Ok(cut_short) };
                 if !self.budget.allows_new_work() {
                     return Ok(cut_short);
                 }
@@ -220,7 +223,7 @@ impl Lister<'_> {
         let mut chain = chain;
         let mut found = Vec::new();
         loop {
-            let Ok(slot) = pages.reserve().await else {
+            let Ok(slot) = self.reserve(pages).await else {
                 return Ok(Done::Chained { complete: false, found });
             };
             if !self.budget.allows_new_work() {
@@ -232,7 +235,7 @@ impl Lister<'_> {
             let Some(page) = page else { return Ok(Done::Chained { complete: true, found }) };
             let page = page.map_err(|e| self.error(&prefix, e))?;
             found.extend(self.subfolders(&page, &prefix));
-            send(slot, self.accept(&page));
+            self.send(slot, self.accept(&page));
         }
     }
 
@@ -245,7 +248,7 @@ impl Lister<'_> {
         prefix: String,
         (after, upto): (Option<String>, Option<String>),
         page: &ListObjectsV2Output,
-        slot: Permit<'_, Vec<Listed>>,
+        slot: Permit<'_, Page>,
         room: usize,
     ) -> (Vec<Job>, usize) {
         let past_end = |key: &str| upto.as_deref().is_some_and(|upto| key > upto);
@@ -266,8 +269,29 @@ impl Lister<'_> {
             cuts = cuts_after(&prefix, &listed, upto.as_deref(), room);
             jobs.extend(ranges(prefix, token.to_owned(), upto, &cuts));
         }
-        send(slot, listed);
+        self.send(slot, listed);
         (jobs, cuts.len())
+    }
+
+    /// A slot for the next page, once the backlog has room for it; an error once the deleters
+    /// hung up (their pages are dropped unreleased, so the backlog would never make room).
+    async fn reserve<'p>(
+        &self,
+        pages: &'p mpsc::Sender<Page>,
+    ) -> Result<Permit<'p, Page>, mpsc::error::SendError<()>> {
+        tokio::select! {
+            () = self.backlog.room() => pages.reserve().await,
+            () = pages.closed() => Err(mpsc::error::SendError(())),
+        }
+    }
+
+    /// Hands a page's objects to the deleters, in the slot reserved before it was listed.
+    fn send(&self, slot: Permit<'_, Page>, listed: Vec<Listed>) {
+        if !listed.is_empty() {
+            let page = Page::new(listed);
+            self.backlog.add(&page);
+            slot.send(page);
+        }
     }
 
     fn accept(&self, page: &ListObjectsV2Output) -> Vec<Listed> {
@@ -302,13 +326,10 @@ impl Lister<'_> {
     /// Every version and delete marker under the root, in one chain: a versioned bucket keeps
     /// the data of a plain delete, so each version is deleted by its id. Whether everything was
     /// listed, as [`Lister::run`].
-    pub async fn run_versions(
-        &self,
-        pages: &mpsc::Sender<Vec<Listed>>,
-    ) -> Result<bool, StoreError> {
+    pub async fn run_versions(&self, pages: &mpsc::Sender<Page>) -> Result<bool, StoreError> {
         let (mut key_marker, mut version_marker) = (None, None);
         loop {
-            let Ok(slot) = pages.reserve().await else { return Ok(false) };
+            let Ok(slot) = self.reserve(pages).await else { return Ok(false) };
             if !self.budget.allows_new_work() {
                 return Ok(false);
             }
@@ -335,7 +356,7 @@ impl Lister<'_> {
                 let key = decoded(m.key()?, encoded);
                 Some(Listed { key, version_id: m.version_id().map(str::to_owned), size: 0 })
             });
-            send(slot, self.confine(versions.chain(markers)));
+            self.send(slot, self.confine(versions.chain(markers)));
             if !page.is_truncated().unwrap_or(false) {
                 return Ok(true);
             }
@@ -356,13 +377,6 @@ impl Lister<'_> {
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
         StoreError::from_sdk("list", self.bucket, prefix, err)
-    }
-}
-
-/// Hands a page's objects to the deleters, in the slot reserved before it was listed.
-fn send(slot: Permit<'_, Vec<Listed>>, listed: Vec<Listed>) {
-    if !listed.is_empty() {
-        slot.send(listed);
     }
 }
 
@@ -397,10 +411,44 @@ fn decoded(key: &str, encoded: bool) -> String {
 mod tests {
     use super::{Job, Lister, Start};
     use crate::budget::Budget;
+    use crate::store::engine::Listed;
+    use crate::store::engine::backlog::{BACKLOG_BYTES, Backlog, Page};
     use crate::store::url_decode;
     use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
     use aws_sdk_s3::types::{CommonPrefix, Object};
     use tokio::sync::mpsc;
+
+    /// A lister of `j/` in bucket `b`, for the parts that send no request.
+    fn lister<'a>(client: &'a aws_sdk_s3::Client, backlog: &'a Backlog) -> Lister<'a> {
+        Lister {
+            client,
+            bucket: "b",
+            root: "j/",
+            keep: None,
+            only: None,
+            concurrency: 8,
+            budget: Budget::unlimited(),
+            backlog,
+        }
+    }
+
+    fn client() -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder().behavior_version_latest().build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn a_full_backlog_does_not_hold_the_lister_once_the_deleters_hang_up() {
+        let (client, backlog) = (client(), Backlog::default());
+        let long_key = "k".repeat(BACKLOG_BYTES);
+        backlog.add(&Page::new(vec![Listed { key: long_key, version_id: None, size: 0 }]));
+        let lister = lister(&client, &backlog);
+        let (pages, received) = mpsc::channel(1);
+        let mut reserving = std::pin::pin!(lister.reserve(&pages));
+        assert!(futures_util::poll!(reserving.as_mut()).is_pending(), "waits for room");
+        drop(received);
+        assert!(reserving.await.is_err());
+    }
 
     /// What a range keeps of a page (keys and sub-folders), and where it goes on.
     fn range_of(
@@ -408,23 +456,16 @@ mod tests {
         after: &str,
         upto: &str,
     ) -> (Vec<String>, Option<String>) {
-        let config = aws_sdk_s3::Config::builder().behavior_version_latest().build();
-        let client = aws_sdk_s3::Client::from_conf(config);
-        let lister = Lister {
-            client: &client,
-            bucket: "b",
-            root: "j/",
-            keep: None,
-            only: None,
-            concurrency: 8,
-            budget: Budget::unlimited(),
-        };
+        let (client, backlog) = (client(), Backlog::default());
+        let lister = lister(&client, &backlog);
         let (pages, mut received) = mpsc::channel(1);
         let slot = pages.try_reserve().expect("a free slot");
         let bounds = (Some(format!("j/{after}")), Some(format!("j/{upto}")));
         let (rest, _) = lister.range_page("j/".into(), bounds, page, slot, 0);
-        let mut kept: Vec<String> =
-            received.try_recv().into_iter().flatten().map(|o| o.key).collect();
+        let mut kept: Vec<String> = match received.try_recv() {
+            Ok(page) => (0..page.len()).map(|i| page.object(i).key).collect(),
+            Err(_) => Vec::new(),
+        };
         let mut next = None;
         for job in rest {
             match job {

@@ -1,14 +1,16 @@
 //! The deletion engine, one folder at a time:
 //!
 //! ```text
-//! lister (parallel, lister.rs) -> pages -> batches of `batch_size` keys -> deleters (deleter.rs)
+//! lister (parallel, lister.rs) -> pages (backlog.rs) -> batches of `batch_size` keys -> deleters (deleter.rs)
 //! ```
 //!
 //! Listing feeds deletion while later pages are still being listed. List requests in flight and
-//! pages waiting are bounded by the pages channel, and at most `concurrency` DeleteObjects
-//! requests are in flight, so memory is bounded by those, never by the size of the folder. When
-//! a whole request fails the deleters stop taking batches and hang up, which stops the lister.
+//! pages waiting are bounded (the backlog, in bytes and pages), and at most `concurrency`
+//! DeleteObjects requests are in flight, so memory is bounded by those, never by the size of the
+//! folder. When a whole request fails the deleters stop taking batches and hang up, which stops
+//! the lister.
 
+mod backlog;
 mod deleter;
 mod lister;
 mod ranges;
@@ -20,6 +22,7 @@ use crate::config::DeletionLimits;
 use crate::error::FailedKey;
 use crate::layout::Folder;
 use aws_sdk_s3::Client;
+use backlog::{BACKLOG_PAGES, Backlog, Page};
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
@@ -84,6 +87,7 @@ pub(super) async fn delete_folder(
     limits: DeletionLimits,
     budget: Budget,
 ) -> Report {
+    let backlog = Backlog::default();
     let lister = lister::Lister {
         client,
         bucket: &folder.bucket,
@@ -92,9 +96,9 @@ pub(super) async fn delete_folder(
         only,
         concurrency: limits.list_concurrency,
         budget,
+        backlog: &backlog,
     };
-    // Its capacity paces listing (see lister.rs).
-    let (pages, received) = mpsc::channel(limits.list_concurrency);
+    let (pages, received) = mpsc::channel(BACKLOG_PAGES);
     let listing = async move {
         // Owning the sender here closes the channel as soon as listing ends.
         match versioned {
@@ -102,7 +106,7 @@ pub(super) async fn delete_folder(
             false => lister.run(&pages).await,
         }
     };
-    let batches = batches(received, limits.batch_size);
+    let batches = batches(received, &backlog, limits.batch_size);
     let deleting = deleter::delete_all(client, &folder.bucket, batches, limits.concurrency, budget);
     let (listed, mut report) = tokio::join!(listing, deleting);
     match listed {
@@ -117,25 +121,39 @@ pub(super) async fn delete_folder(
 
 /// Regroups pages into batches of `size` keys. A smaller batch goes out only when no page is
 /// waiting, so that a deleter never idles while keys are known.
-fn batches(pages: mpsc::Receiver<Vec<Listed>>, size: usize) -> impl Stream<Item = Vec<Listed>> {
-    futures_util::stream::unfold((pages, Vec::new()), move |(mut pages, mut buffer)| async move {
+fn batches<'a>(
+    pages: mpsc::Receiver<Page>,
+    backlog: &'a Backlog,
+    size: usize,
+) -> impl Stream<Item = Vec<Listed>> + 'a {
+    // The page being taken apart, and how far.
+    let state = (pages, None::<(Page, usize)>);
+    futures_util::stream::unfold(state, move |(mut pages, mut current)| async move {
+        let mut batch = Vec::with_capacity(size);
         loop {
-            if buffer.len() >= size {
-                let rest = buffer.split_off(size);
-                return Some((buffer, (pages, rest)));
+            if let Some((page, next)) = &mut current {
+                let end = page.len().min(*next + size - batch.len());
+                batch.extend((*next..end).map(|i| page.object(i)));
+                *next = end;
+                if end == page.len() {
+                    backlog.release(page);
+                    current = None;
+                }
+            }
+            if batch.len() == size {
+                return Some((batch, (pages, current)));
             }
             let page = match pages.try_recv() {
                 Ok(page) => Some(page),
-                Err(mpsc::error::TryRecvError::Empty) if !buffer.is_empty() => {
-                    return Some((std::mem::take(&mut buffer), (pages, Vec::new())));
+                Err(mpsc::error::TryRecvError::Empty) if !batch.is_empty() => {
+                    return Some((batch, (pages, current)));
                 }
                 Err(_) => pages.recv().await,
             };
             match page {
-                Some(page) if buffer.is_empty() => buffer = page,
-                Some(page) => buffer.extend(page),
-                None if buffer.is_empty() => return None,
-                None => return Some((std::mem::take(&mut buffer), (pages, Vec::new()))),
+                Some(page) => current = Some((page, 0)),
+                None if batch.is_empty() => return None,
+                None => return Some((batch, (pages, current))),
             }
         }
     })
@@ -155,13 +173,16 @@ mod tests {
     #[tokio::test]
     async fn pages_are_regrouped_into_full_batches_without_losing_or_repeating_keys() {
         let (sender, receiver) = mpsc::channel(8);
+        let backlog = Backlog::default();
         let mut from = 0;
         for len in [1000, 250, 250, 999, 1, 3] {
-            sender.send(page(from, len)).await.unwrap();
+            let page = Page::new(page(from, len));
+            backlog.add(&page);
+            sender.send(page).await.unwrap();
             from += len;
         }
         drop(sender);
-        let batches: Vec<Vec<Listed>> = batches(receiver, 1000).collect().await;
+        let batches: Vec<Vec<Listed>> = batches(receiver, &backlog, 1000).collect().await;
         assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= 1000));
         let keys: Vec<String> = batches.into_iter().flatten().map(|l| l.key).collect();
         let expected: Vec<String> = page(0, from).into_iter().map(|l| l.key).collect();
@@ -171,8 +192,9 @@ mod tests {
     #[tokio::test]
     async fn a_partial_batch_goes_out_when_no_page_is_waiting() {
         let (sender, receiver) = mpsc::channel(8);
-        sender.send(page(0, 10)).await.unwrap();
-        let mut batches = std::pin::pin!(batches(receiver, 1000));
+        let backlog = Backlog::default();
+        sender.send(Page::new(page(0, 10))).await.unwrap();
+        let mut batches = std::pin::pin!(batches(receiver, &backlog, 1000));
         // The sender is still open: a deleter would otherwise wait for keys that are known.
         assert_eq!(batches.next().await.map(|b| b.len()), Some(10));
         drop(sender);

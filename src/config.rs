@@ -10,7 +10,7 @@
 //! | `PROJECT_CLAIM` | `project_id` | authorizer claim that carries the caller's project |
 //! | `DELETE_CONCURRENCY` | 32 | DeleteObjects requests in flight per invocation (1 to 256) |
 //! | `DELETE_BATCH_SIZE` | 200 | keys per DeleteObjects request (1 to 1000) |
-//! | `LIST_CONCURRENCY` | 32 | ListObjectsV2 requests in flight and listed pages waiting, at most (1 to 256) |
+//! | `LIST_CONCURRENCY` | 32 | ListObjectsV2 requests in flight, at most (1 to 256) |
 //! | `HTTP_BUDGET_MS` | 25000 | time an HTTP invocation works before it answers 202 and hands on (API Gateway gives up at 29-30 s) |
 //! | `DEADLINE_MARGIN_MS` | 3000 | time kept before Lambda's deadline to hand the rest of a deletion on |
 //! | `BUCKET_VERSIONING` | `auto` | `auto`: ask each bucket once per cold start; `on`/`off`: trust this |
@@ -56,9 +56,9 @@ pub struct DeletionLimits {
     /// one request one after another (Garage does): many small requests then keep it busier,
     /// and the last ones finish together instead of one long request trailing.
     pub batch_size: usize,
-    /// ListObjectsV2 requests in flight, over a job's sub-folders, and listed pages waiting for
-    /// the deleters: at most this many together. A busy store answers lists slowly, so enough
-    /// must be in flight to keep every deleter fed.
+    /// ListObjectsV2 requests in flight, over a job's sub-folders and key ranges. A busy store
+    /// answers lists slowly, so enough must be in flight to keep every deleter fed. (What they
+    /// list waits in a backlog of its own bound, `engine/backlog.rs`.)
     pub list_concurrency: usize,
 }
 

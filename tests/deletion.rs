@@ -319,7 +319,7 @@ async fn every_shape_of_job_tree_is_deleted_completely() {
         ),
     ];
     let mut neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "flat0").objects(20, 2)).await;
-    // A job whose id starts with "ranged", its keys named as that job's
+    // A job whose id extends "ranged", with keys named as that job's: it must survive.
     let ranged0: Vec<String> =
         (0..1_200).map(|i| format!("p1/jobs/ranged0/out/part-{i:05}")).collect();
     world.jobs.put_all(ranged0.iter().cloned()).await;

@@ -141,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn a_page_of_keys_under_one_folder_is_a_quarter_of_their_listed_size() {
+    fn a_page_of_keys_under_one_folder_takes_under_40_bytes_a_key() {
         let objects: Vec<Listed> = (0..1000)
             .map(|i| {
                 listed(

@@ -4,8 +4,21 @@ use lambda_runtime::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    map_large_allocations();
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let app = App::new(config).await;
     lambda_runtime::run(service_fn(|event| entry::handle(&app, event))).await
+}
+
+/// Buffers from 64 KiB up (a page of 1,000 listed keys arrives as ~300 KB) get memory of their
+/// own, returned to the system when freed. By default glibc raises that threshold after the
+/// first such buffer is freed and serves the next ones from its heap, which it keeps: at 100,000
+/// objects that was a third of the peak RSS (BENCHMARKS.md).
+fn map_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt sets a parameter of the allocator, under its own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 10);
+    }
 }

@@ -4,7 +4,8 @@
 //! lister (parallel, lister.rs) -> pages (backlog.rs) -> batches of `batch_size` keys -> deleters (deleter.rs)
 //! ```
 //!
-//! Listing feeds deletion while later pages are still being listed. List requests in flight and
+//! Listing runs ahead: deletion starts once listing has ended or the backlog is three quarters
+//! full, and then takes pages while later ones are still being listed. List requests in flight and
 //! pages waiting are bounded (the backlog, in bytes and pages), and at most `concurrency`
 //! DeleteObjects requests are in flight, so memory is bounded by those, never by the size of the
 //! folder. When a whole request fails the deleters stop taking batches and hang up, which stops
@@ -24,7 +25,12 @@ use crate::layout::Folder;
 use aws_sdk_s3::Client;
 use backlog::{BACKLOG_PAGES, Backlog, Page};
 use futures_util::Stream;
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// The longest deletion waits for listing to end or run far ahead (see backlog.rs).
+const MAX_HOLD: Duration = Duration::from_secs(5);
 
 /// What a folder deletion did. Partial success is data: what was deleted, what was not and why.
 #[derive(Debug, Default)]
@@ -87,7 +93,7 @@ pub(super) async fn delete_folder(
     limits: DeletionLimits,
     budget: Budget,
 ) -> Report {
-    let backlog = Backlog::default();
+    let backlog = &Backlog::default();
     let lister = lister::Lister {
         client,
         bucket: &folder.bucket,
@@ -96,18 +102,25 @@ pub(super) async fn delete_folder(
         only,
         concurrency: limits.list_concurrency,
         budget,
-        backlog: &backlog,
+        backlog,
     };
     let (pages, received) = mpsc::channel(BACKLOG_PAGES);
     let listing = async move {
         // Owning the sender here closes the channel as soon as listing ends.
-        match versioned {
+        let listed = match versioned {
             true => lister.run_versions(&pages).await,
             false => lister.run(&pages).await,
-        }
+        };
+        backlog.end_listing();
+        listed
     };
-    let batches = batches(received, &backlog, limits.batch_size);
-    let deleting = deleter::delete_all(client, &folder.bucket, batches, limits.concurrency, budget);
+    let batches = batches(received, backlog, limits.batch_size);
+    let deleting = async {
+        // Not for longer than a bounded share of the budget, however slowly listing goes.
+        let longest = MAX_HOLD.min(budget.cut_at.saturating_duration_since(Instant::now()) / 4);
+        let _ = tokio::time::timeout(longest, backlog.ready_to_delete()).await;
+        deleter::delete_all(client, &folder.bucket, batches, limits.concurrency, budget).await
+    };
     let (listed, mut report) = tokio::join!(listing, deleting);
     match listed {
         // A lister stopped by the deleters' hang-up after a failure is not a cut budget.

@@ -1,7 +1,7 @@
 //! What listing has found and deletion has not yet taken. On Garage, listing while the store
 //! deletes slows its deletions far more than the listing's own cost (BENCHMARKS.md), so the
 //! lister runs well ahead of the deleters: up to `BACKLOG_BYTES` of keys waiting, and deletion
-//! starts only once listing has ended or the backlog is three quarters full. The bound is in
+//! starts only once listing has ended or the lister has to wait for room. The bound is in
 //! bytes, not pages, so that long keys cannot make the backlog large; and the keys wait in a
 //! compact form, so that the bound holds many of them.
 
@@ -14,11 +14,6 @@ use tokio::sync::Notify;
 pub(super) const BACKLOG_BYTES: usize = 4 << 20;
 /// Pages that may wait, whatever their size: a page holds at least one key.
 pub(super) const BACKLOG_PAGES: usize = 1024;
-/// While listing goes on, deletion waits until this many bytes, or pages, wait: early enough
-/// that the lister never fills the backlog, or the pages channel, before deletion starts (a
-/// quarter of the channel is left for the slots of listings in flight: 256 at most).
-const START_BYTES: usize = BACKLOG_BYTES / 4 * 3;
-const START_PAGES: usize = BACKLOG_PAGES / 4 * 3;
 
 /// Listed objects, compact: their keys in one buffer, without the prefix they share. A page of
 /// 1,000 such keys takes about 32 KB, against 130 KB as 1,000 [`Listed`].
@@ -88,15 +83,14 @@ fn shared_len(a: &str, b: &str) -> usize {
 #[derive(Default)]
 pub(super) struct Backlog {
     bytes: AtomicUsize,
-    pages: AtomicUsize,
-    listing_ended: AtomicBool,
     freed: Notify,
-    /// Notified when deletion may start: see [`Backlog::ready_to_delete`].
-    ready: Notify,
+    /// Set once deletion may start: see [`Backlog::deletion_may_start`].
+    deleting: AtomicBool,
+    started: Notify,
 }
 
 impl Backlog {
-    /// Waits until the backlog has room for another page.
+    /// Waits until the backlog has room for another page; deletion starts if it has none.
     pub async fn room(&self) {
         loop {
             // Created before the check, so that a release between the two is not missed.
@@ -104,46 +98,36 @@ impl Backlog {
             if self.bytes.load(Ordering::Relaxed) < BACKLOG_BYTES {
                 return;
             }
+            self.start_deleting();
             freed.await;
         }
     }
 
-    /// Waits until listing has ended or has run far ahead: until then, deleting would slow
-    /// listing down and be slowed down by it.
-    pub async fn ready_to_delete(&self) {
+    /// Waits until listing has ended or the lister has to wait for room: until then, deleting
+    /// would slow listing down and be slowed down by it.
+    pub async fn deletion_may_start(&self) {
         loop {
-            let ready = self.ready.notified();
-            if self.is_ready() {
+            let started = self.started.notified();
+            if self.deleting.load(Ordering::Relaxed) {
                 return;
             }
-            ready.await;
+            started.await;
         }
     }
 
-    fn is_ready(&self) -> bool {
-        self.listing_ended.load(Ordering::Relaxed)
-            || self.bytes.load(Ordering::Relaxed) >= START_BYTES
-            || self.pages.load(Ordering::Relaxed) >= START_PAGES
+    /// Lets deletion start: listing has ended, or cannot go on until deletion takes pages.
+    pub fn start_deleting(&self) {
+        self.deleting.store(true, Ordering::Relaxed);
+        self.started.notify_waiters();
     }
 
     pub fn add(&self, page: &Page) {
         self.bytes.fetch_add(page.bytes(), Ordering::Relaxed);
-        self.pages.fetch_add(1, Ordering::Relaxed);
-        if self.is_ready() {
-            self.ready.notify_waiters();
-        }
     }
 
     pub fn release(&self, page: &Page) {
         self.bytes.fetch_sub(page.bytes(), Ordering::Relaxed);
-        self.pages.fetch_sub(1, Ordering::Relaxed);
         self.freed.notify_waiters();
-    }
-
-    /// Listing has ended, whether it found everything or stopped.
-    pub fn end_listing(&self) {
-        self.listing_ended.store(true, Ordering::Relaxed);
-        self.ready.notify_waiters();
     }
 }
 
@@ -198,31 +182,22 @@ mod tests {
     async fn deletion_waits_until_listing_ends() {
         let backlog = Backlog::default();
         backlog.add(&Page::new(vec![listed("k", None, 1)]));
-        let mut waiting = std::pin::pin!(backlog.ready_to_delete());
+        let mut waiting = std::pin::pin!(backlog.deletion_may_start());
         assert!(futures_util::poll!(waiting.as_mut()).is_pending());
-        backlog.end_listing();
+        backlog.start_deleting();
         assert!(futures_util::poll!(waiting.as_mut()).is_ready());
     }
 
     #[tokio::test]
-    async fn deletion_starts_before_listing_ends_once_the_backlog_is_three_quarters_full() {
+    async fn deletion_starts_before_listing_ends_once_the_lister_waits_for_room() {
         let backlog = Backlog::default();
-        let mut waiting = std::pin::pin!(backlog.ready_to_delete());
-        backlog.add(&Page::new(vec![listed(&"k".repeat(START_BYTES / 2), None, 0)]));
-        assert!(futures_util::poll!(waiting.as_mut()).is_pending());
-        backlog.add(&Page::new(vec![listed(&"k".repeat(START_BYTES / 2), None, 0)]));
-        assert!(futures_util::poll!(waiting.as_mut()).is_ready());
-    }
-
-    #[tokio::test]
-    async fn deletion_starts_before_the_pages_channel_fills_with_small_pages() {
-        let backlog = Backlog::default();
-        let mut waiting = std::pin::pin!(backlog.ready_to_delete());
-        for i in 0..START_PAGES {
-            assert!(futures_util::poll!(waiting.as_mut()).is_pending());
-            backlog.add(&Page::new(vec![listed(&format!("k{i}"), None, 0)]));
-        }
-        assert!(futures_util::poll!(waiting.as_mut()).is_ready());
+        let mut deleting = std::pin::pin!(backlog.deletion_may_start());
+        backlog.add(&Page::new(vec![listed(&"k".repeat(BACKLOG_BYTES / 2), None, 0)]));
+        assert!(futures_util::poll!(std::pin::pin!(backlog.room())).is_ready(), "room left");
+        assert!(futures_util::poll!(deleting.as_mut()).is_pending());
+        backlog.add(&Page::new(vec![listed(&"k".repeat(BACKLOG_BYTES / 2), None, 0)]));
+        assert!(futures_util::poll!(std::pin::pin!(backlog.room())).is_pending(), "no room left");
+        assert!(futures_util::poll!(deleting.as_mut()).is_ready());
     }
 
     #[tokio::test]

@@ -275,12 +275,21 @@ impl Lister<'_> {
 
     /// A slot for the next page, once the backlog has room for it; an error once the deleters
     /// hung up (their pages are dropped unreleased, so the backlog would never make room).
+    /// Having to wait for either lets deletion start.
     async fn reserve<'p>(
         &self,
         pages: &'p mpsc::Sender<Page>,
     ) -> Result<Permit<'p, Page>, mpsc::error::SendError<()>> {
         tokio::select! {
-            () = self.backlog.room() => pages.reserve().await,
+            () = self.backlog.room() => match pages.try_reserve() {
+                Ok(slot) => Ok(slot),
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    // A channel full of small pages: only deletion can free a slot.
+                    self.backlog.start_deleting();
+                    pages.reserve().await
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => Err(mpsc::error::SendError(())),
+            },
             () = pages.closed() => Err(mpsc::error::SendError(())),
         }
     }
@@ -448,6 +457,19 @@ mod tests {
         assert!(futures_util::poll!(reserving.as_mut()).is_pending(), "waits for room");
         drop(received);
         assert!(reserving.await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_pages_channel_full_of_small_pages_lets_deletion_start() {
+        let (client, backlog) = (client(), Backlog::default());
+        let lister = lister(&client, &backlog);
+        let (pages, _received) = mpsc::channel(1);
+        let _taken = pages.try_reserve().expect("a free slot");
+        let mut deleting = std::pin::pin!(backlog.deletion_may_start());
+        assert!(futures_util::poll!(deleting.as_mut()).is_pending());
+        let mut reserving = std::pin::pin!(lister.reserve(&pages));
+        assert!(futures_util::poll!(reserving.as_mut()).is_pending(), "waits for a slot");
+        assert!(futures_util::poll!(deleting.as_mut()).is_ready());
     }
 
     /// What a range keeps of a page (keys and sub-folders), and where it goes on.

@@ -4,8 +4,8 @@
 //! lister (parallel, lister.rs) -> pages (backlog.rs) -> batches of `batch_size` keys -> deleters (deleter.rs)
 //! ```
 //!
-//! Listing runs ahead: deletion starts once listing has ended or the backlog is three quarters
-//! full, and then takes pages while later ones are still being listed. List requests in flight and
+//! Listing runs ahead: deletion starts once listing has ended or the lister has to wait for room,
+//! and then takes pages while later ones are still being listed. List requests in flight and
 //! pages waiting are bounded (the backlog, in bytes and pages), and at most `concurrency`
 //! DeleteObjects requests are in flight, so memory is bounded by those, never by the size of the
 //! folder. When a whole request fails the deleters stop taking batches and hang up, which stops
@@ -111,14 +111,14 @@ pub(super) async fn delete_folder(
             true => lister.run_versions(&pages).await,
             false => lister.run(&pages).await,
         };
-        backlog.end_listing();
+        backlog.start_deleting();
         listed
     };
     let batches = batches(received, backlog, limits.batch_size);
     let deleting = async {
         // Not for longer than a bounded share of the budget, however slowly listing goes.
         let longest = MAX_HOLD.min(budget.cut_at.saturating_duration_since(Instant::now()) / 4);
-        let _ = tokio::time::timeout(longest, backlog.ready_to_delete()).await;
+        let _ = tokio::time::timeout(longest, backlog.deletion_may_start()).await;
         deleter::delete_all(client, &folder.bucket, batches, limits.concurrency, budget).await
     };
     let (listed, mut report) = tokio::join!(listing, deleting);

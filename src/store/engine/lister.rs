@@ -485,7 +485,7 @@ mod tests {
         let bounds = (Some(format!("j/{after}")), Some(format!("j/{upto}")));
         let (rest, _) = lister.range_page("j/".into(), bounds, page, slot, 0);
         let mut kept: Vec<String> = match received.try_recv() {
-            Ok(page) => (0..page.len()).map(|i| page.object(i).key).collect(),
+            Ok(page) => page.into_objects().map(|o| o.key).collect(),
             Err(_) => Vec::new(),
         };
         let mut next = None;

@@ -23,7 +23,7 @@ use crate::config::DeletionLimits;
 use crate::error::FailedKey;
 use crate::layout::Folder;
 use aws_sdk_s3::Client;
-use backlog::{BACKLOG_PAGES, Backlog, Page};
+use backlog::{BACKLOG_PAGES, Backlog, Objects, Page};
 use futures_util::Stream;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -139,17 +139,15 @@ fn batches<'a>(
     backlog: &'a Backlog,
     size: usize,
 ) -> impl Stream<Item = Vec<Listed>> + 'a {
-    // The page being taken apart, and how far.
-    let state = (pages, None::<(Page, usize)>);
+    // The page being taken apart.
+    let state = (pages, None::<Objects>);
     futures_util::stream::unfold(state, move |(mut pages, mut current)| async move {
         let mut batch = Vec::with_capacity(size);
         loop {
-            if let Some((page, next)) = &mut current {
-                let end = page.len().min(*next + size - batch.len());
-                batch.extend((*next..end).map(|i| page.object(i)));
-                *next = end;
-                if end == page.len() {
-                    backlog.release(page);
+            if let Some(objects) = &mut current {
+                batch.extend(objects.by_ref().take(size - batch.len()));
+                if objects.is_done() {
+                    backlog.release(objects.page());
                     current = None;
                 }
             }
@@ -164,7 +162,7 @@ fn batches<'a>(
                 Err(_) => pages.recv().await,
             };
             match page {
-                Some(page) => current = Some((page, 0)),
+                Some(page) => current = Some(page.into_objects()),
                 None if batch.is_empty() => return None,
                 None => return Some((batch, (pages, current))),
             }

@@ -20,7 +20,8 @@
 //! the folder.
 
 use super::Listed;
-use super::backlog::{Backlog, Page};
+use super::backlog::Backlog;
+use super::page::Page;
 use super::ranges::cut_points;
 use crate::budget::Budget;
 use crate::store::StoreError;
@@ -297,7 +298,7 @@ impl Lister<'_> {
     /// Hands a page's objects to the deleters, in the slot reserved before it was listed.
     fn send(&self, slot: Permit<'_, Page>, listed: Vec<Listed>) {
         if !listed.is_empty() {
-            let page = Page::new(listed);
+            let page = Page::new(&listed);
             self.backlog.add(&page);
             slot.send(page);
         }
@@ -421,7 +422,8 @@ mod tests {
     use super::{Job, Lister, Start};
     use crate::budget::Budget;
     use crate::store::engine::Listed;
-    use crate::store::engine::backlog::{BACKLOG_BYTES, Backlog, Page};
+    use crate::store::engine::backlog::{BACKLOG_BYTES, Backlog};
+    use crate::store::engine::page::Page;
     use crate::store::url_decode;
     use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
     use aws_sdk_s3::types::{CommonPrefix, Object};
@@ -450,7 +452,7 @@ mod tests {
     async fn a_full_backlog_does_not_hold_the_lister_once_the_deleters_hang_up() {
         let (client, backlog) = (client(), Backlog::default());
         let long_key = "k".repeat(BACKLOG_BYTES);
-        backlog.add(&Page::new(vec![Listed { key: long_key, version_id: None, size: 0 }]));
+        backlog.add(&Page::new(&[Listed { key: long_key, version_id: None, size: 0 }]));
         let lister = lister(&client, &backlog);
         let (pages, received) = mpsc::channel(1);
         let mut reserving = std::pin::pin!(lister.reserve(&pages));

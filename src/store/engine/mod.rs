@@ -14,6 +14,7 @@
 mod backlog;
 mod deleter;
 mod lister;
+mod page;
 mod ranges;
 mod throttle;
 
@@ -23,8 +24,9 @@ use crate::config::DeletionLimits;
 use crate::error::FailedKey;
 use crate::layout::Folder;
 use aws_sdk_s3::Client;
-use backlog::{BACKLOG_PAGES, Backlog, Objects, Page};
+use backlog::{BACKLOG_PAGES, Backlog};
 use futures_util::Stream;
+use page::{Objects, Page};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -140,7 +142,7 @@ fn batches<'a>(
     size: usize,
 ) -> impl Stream<Item = Vec<Listed>> + 'a {
     // The page being taken apart.
-    let state = (pages, None::<Objects>);
+    let state = (pages, None::<Objects<Page>>);
     futures_util::stream::unfold(state, move |(mut pages, mut current)| async move {
         let mut batch = Vec::with_capacity(size);
         loop {
@@ -187,7 +189,7 @@ mod tests {
         let backlog = Backlog::default();
         let mut from = 0;
         for len in [1000, 250, 250, 999, 1, 3] {
-            let page = Page::new(page(from, len));
+            let page = Page::new(&page(from, len));
             backlog.add(&page);
             sender.send(page).await.unwrap();
             from += len;
@@ -204,7 +206,7 @@ mod tests {
     async fn a_partial_batch_goes_out_when_no_page_is_waiting() {
         let (sender, receiver) = mpsc::channel(8);
         let backlog = Backlog::default();
-        sender.send(Page::new(page(0, 10))).await.unwrap();
+        sender.send(Page::new(&page(0, 10))).await.unwrap();
         let mut batches = std::pin::pin!(batches(receiver, &backlog, 1000));
         // The sender is still open: a deleter would otherwise wait for keys that are known.
         assert_eq!(batches.next().await.map(|b| b.len()), Some(10));

@@ -2,8 +2,8 @@
 //! deletes slows its deletions far more than the listing's own cost (BENCHMARKS.md), so the
 //! lister runs well ahead of the deleters: up to `BACKLOG_BYTES` of keys waiting, and deletion
 //! starts only once listing has ended or the lister has to wait for room. The bound is in
-//! bytes, not pages, so that long keys cannot make the backlog large; and the keys wait in a
-//! compact form, so that the bound holds many of them.
+//! bytes, not pages, so that long keys cannot make the backlog large; and the keys wait
+//! front-coded (page.rs), so that the bound holds many of them.
 
 use super::page::Page;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

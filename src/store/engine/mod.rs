@@ -1,7 +1,7 @@
 //! The deletion engine, one folder at a time:
 //!
 //! ```text
-//! lister (parallel, lister.rs) -> pages (backlog.rs) -> batches of `batch_size` keys -> deleters (deleter.rs)
+//! lister (lister.rs) -> compact pages (page.rs, backlog.rs) -> batches of `batch_size` keys -> deleters (deleter.rs)
 //! ```
 //!
 //! Listing runs ahead: deletion starts once listing has ended or the lister has to wait for room,

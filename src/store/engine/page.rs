@@ -16,6 +16,8 @@ pub(super) struct Page {
     numbers: Vec<u8>,
     rests: String,
     len: usize,
+    /// The objects' sizes, summed.
+    size: u64,
     /// Empty unless some object has a version id.
     versions: Vec<Option<String>>,
 }
@@ -26,6 +28,7 @@ impl Page {
             numbers: Vec::with_capacity(3 * objects.len()),
             rests: String::new(),
             len: objects.len(),
+            size: objects.iter().map(|o| o.size).sum(),
             versions: Vec::new(),
         };
         if objects.iter().any(|o| o.version_id.is_some()) {
@@ -46,8 +49,16 @@ impl Page {
         page
     }
 
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// The memory the page holds, near enough to bound the backlog.
@@ -178,7 +189,10 @@ mod tests {
             let expected: Vec<_> =
                 objects.iter().map(|o| (o.key.clone(), o.version_id.clone(), o.size)).collect();
             let page = Page::new(&objects);
-            assert_eq!(page.is_empty(), objects.is_empty());
+            assert_eq!(
+                (page.len(), page.size()),
+                (objects.len(), objects.iter().map(|o| o.size).sum())
+            );
             assert_eq!(whole(&page), expected);
             assert_eq!(whole(&page), expected, "read twice");
             let taken: Vec<_> =

@@ -69,7 +69,11 @@ pub struct FailedKey {
 
 impl fmt::Display for FailedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "key {} ({}", self.key, self.code)?;
+        match self.key.as_str() {
+            // No object has the empty key: the store's reply named none.
+            "" => write!(f, "a key not named by the store ({}", self.code)?,
+            key => write!(f, "key {key} ({}", self.code)?,
+        }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }

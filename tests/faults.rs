@@ -152,6 +152,43 @@ async fn keys_refused_for_good_are_reported_exactly_and_a_retry_finishes_the_job
 }
 
 #[tokio::test]
+async fn errors_that_name_no_key_are_not_taken_for_success() {
+    // GIVEN a store whose replies carry an error without a key for each key of one folder
+    let f = faulty("unnamed", 800, &[]).await;
+    let folder = "part-00002/";
+    let unnamed_errors = f.job.iter().filter(|k| k.contains(folder)).count();
+    let unnamed =
+        Action::UnnamedKeyErrors { key_contains: folder.into(), code: "AccessDenied".into() };
+    f.inject(vec![fault(Match::DeleteObjects, unnamed)]);
+
+    // WHEN the job is deleted
+    let answer = f.delete().await;
+
+    // THEN each such error counts as one object not deleted, and the record stays
+    let message = refused(&answer, 500, "res.5001");
+    assert!(message.contains(&format!("Failed to delete {unnamed_errors} object(s)")), "{message}");
+    assert!(message.contains("AccessDenied") && message.contains("not named"), "{message}");
+    let record = "p1/jobs/job/job.json";
+    assert!(f.world.jobs.get(record).await.is_some(), "the record must stay");
+    assert!(f.world.jobs.keys().await.is_superset(&f.neighbour));
+
+    // AND once the fault is lifted, the same request finishes the job
+    f.inject(Vec::new());
+    let (status, envelope) = f.delete().await;
+    assert_eq!(status, 200, "{envelope}");
+    let now = f.world.jobs.keys().await;
+    settle(
+        "faults",
+        "errors naming no key on 100 keys, then lifted",
+        2,
+        &f.job,
+        &f.neighbour,
+        &now,
+        "5001 counting each, then 200",
+    );
+}
+
+#[tokio::test]
 async fn a_store_that_is_down_is_a_5003_within_the_budget_and_nothing_is_claimed() {
     let f = faulty("down", 200, &[("HTTP_BUDGET_MS", "3000"), ("S3_MAX_ATTEMPTS", "3")]).await;
     f.inject(vec![fault(Match::Any, reply(503, "ServiceUnavailable"))]);

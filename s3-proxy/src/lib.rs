@@ -5,7 +5,7 @@
 //!
 //! Requests and replies are streamed through unchanged, `Host` header included, so SigV4
 //! signatures made for the proxy's address still verify at the server. Only a DeleteObjects
-//! reply that a [`Action::KeyErrors`] rule rewrites is read whole.
+//! reply that a [`Action::KeyErrors`] or [`Action::UnnamedKeyErrors`] rule rewrites is read whole.
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -128,6 +128,9 @@ pub enum Action {
     /// that contains `key_contains`. The store did delete those keys: the rule exercises how a
     /// client treats the reply, not what the store keeps.
     KeyErrors { key_contains: String, code: String },
+    /// As `KeyErrors`, but each `<Error>` leaves out its `<Key>`: S3 always names the key, so
+    /// this is a reply a client cannot match to an object and must not take for success.
+    UnnamedKeyErrors { key_contains: String, code: String },
     /// Close the connection without answering.
     Reset,
     /// Wait this long before forwarding: slower than a client's timeouts.
@@ -248,33 +251,49 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Response<
             Ok(forward(shared, request.map(|b| b.boxed()), &path).await)
         }
         Some(Action::KeyErrors { key_contains, code }) => {
-            let (parts, body) = request.into_parts();
-            let sent = body.collect().await.map_err(Dropped::Body)?.to_bytes();
-            let failing: Vec<String> =
-                keys_in(&sent).filter(|k| k.contains(&key_contains)).collect();
-            let request = Request::from_parts(parts, full(sent));
-            let reply = forward(shared, request, &path).await;
-            if reply.status() != 200 {
-                return Ok(reply);
-            }
-            let (parts, body) = reply.into_parts();
-            let body = body.collect().await.map_err(Dropped::Body)?.to_bytes();
-            let body = String::from_utf8_lossy(&body).into_owned();
-            let errors: String = failing
-                .iter()
-                .map(|key| {
-                    format!("<Error><Key>{key}</Key><Code>{code}</Code><Message>injected</Message></Error>")
-                })
-                .collect();
-            let body = match body.rfind("</DeleteResult>") {
-                Some(end) => format!("{}{errors}{}", &body[..end], &body[end..]),
-                None => body,
-            };
-            let mut reply = Response::from_parts(parts, full(body.into()));
-            reply.headers_mut().remove(hyper::header::CONTENT_LENGTH);
-            Ok(reply)
+            add_key_errors(shared, request, &path, &key_contains, &code, true).await
+        }
+        Some(Action::UnnamedKeyErrors { key_contains, code }) => {
+            add_key_errors(shared, request, &path, &key_contains, &code, false).await
         }
     }
+}
+
+/// Forwards a DeleteObjects request, then adds an `<Error>` with `code` to a 200 reply for every
+/// key sent that contains `key_contains`, naming the key or not.
+async fn add_key_errors(
+    shared: &Shared,
+    request: Request<Incoming>,
+    path: &str,
+    key_contains: &str,
+    code: &str,
+    name_key: bool,
+) -> Result<Response<Body>, Dropped> {
+    let (parts, body) = request.into_parts();
+    let sent = body.collect().await.map_err(Dropped::Body)?.to_bytes();
+    let failing: Vec<String> = keys_in(&sent).filter(|k| k.contains(key_contains)).collect();
+    let request = Request::from_parts(parts, full(sent));
+    let reply = forward(shared, request, path).await;
+    if reply.status() != 200 {
+        return Ok(reply);
+    }
+    let (parts, body) = reply.into_parts();
+    let body = body.collect().await.map_err(Dropped::Body)?.to_bytes();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let errors: String = failing
+        .iter()
+        .map(|key| {
+            let key = if name_key { format!("<Key>{key}</Key>") } else { String::new() };
+            format!("<Error>{key}<Code>{code}</Code><Message>injected</Message></Error>")
+        })
+        .collect();
+    let body = match body.rfind("</DeleteResult>") {
+        Some(end) => format!("{}{errors}{}", &body[..end], &body[end..]),
+        None => body,
+    };
+    let mut reply = Response::from_parts(parts, full(body.into()));
+    reply.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+    Ok(reply)
 }
 
 /// The `<Key>` elements of a DeleteObjects request, still XML-escaped as the reply needs them.

@@ -134,19 +134,22 @@ async fn delete_batch(
                 return report;
             }
         };
-        // Quiet mode: the reply lists only the keys that were not deleted.
-        let mut errors: HashMap<(String, Option<String>), (&str, &str)> = reply
-            .errors()
-            .iter()
-            .filter_map(|e| {
-                let error = (e.code().unwrap_or("Unknown"), e.message().unwrap_or(""));
-                Some(((e.key()?.to_owned(), e.version_id().map(str::to_owned)), error))
-            })
-            .collect();
-        let throttled = errors.values().any(|(code, _)| is_throttling_code(code));
+        // Quiet mode: the reply lists only the keys that were not deleted. S3 names the key of
+        // every error; one that names none cannot be matched to its object.
+        let mut errors: HashMap<(String, Option<String>), (&str, &str)> = HashMap::new();
+        let mut unnamed = Vec::new();
+        for e in reply.errors() {
+            let error = (e.code().unwrap_or("Unknown"), e.message().unwrap_or(""));
+            if let Some(key) = e.key() {
+                errors.insert((key.to_owned(), e.version_id().map(str::to_owned)), error);
+            } else {
+                unnamed.push(error);
+            }
+        }
+        let throttled = errors.values().chain(&unnamed).any(|(code, _)| is_throttling_code(code));
         throttle.done(slot, throttled);
         // The usual reply lists no errors: every key went, and none is rebuilt to look it up.
-        if errors.is_empty() {
+        if errors.is_empty() && unnamed.is_empty() {
             report.deleted += pending.len() as u64;
             report.bytes += pending.size();
             break;
@@ -164,9 +167,12 @@ async fn delete_batch(
                 Some((code, message)) => report.fail(std::slice::from_ref(&object), code, message),
             }
         }
-        // An error naming a key that was not sent cannot be matched to its object; rather than
-        // call a failure a success, count one object fewer as deleted for each.
-        for ((key, version_id), (code, message)) in errors {
+        // An error naming a key that was not sent, or none, cannot be matched to its object;
+        // rather than call a failure a success, count one object fewer as deleted for each. No
+        // object has the empty key: it stands for the one not named.
+        let unmatched =
+            errors.into_iter().chain(unnamed.into_iter().map(|e| ((String::new(), None), e)));
+        for ((key, version_id), (code, message)) in unmatched {
             report.deleted = report.deleted.saturating_sub(1);
             report.fail(&[Listed { key, version_id, size: 0 }], code, message);
         }

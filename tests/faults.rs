@@ -55,6 +55,28 @@ impl Faulty {
         let now = self.world.jobs.keys().await;
         settle("faults", case, 1, &self.job, &self.neighbour, &now, "completed, 200");
     }
+
+    /// The deletion is refused (500, res.5001) counting exactly the job's keys under `failing`,
+    /// with every one of `words` in the message; the record and the neighbour stay. Once the
+    /// faults are lifted, the same request answers 200: nothing of the job left, nothing else gone.
+    async fn assert_refused_then_finished(&self, failing: &str, words: &[&str], case: &str) {
+        let failed = self.job.iter().filter(|k| k.contains(failing)).count();
+        let message = refused(&self.delete().await, 500, "res.5001");
+        assert!(message.contains(&format!("Failed to delete {failed} object(s)")), "{message}");
+        for word in words {
+            assert!(message.contains(word), "{case}: {word:?} missing from {message}");
+        }
+        let record = "p1/jobs/job/job.json";
+        assert!(self.world.jobs.get(record).await.is_some(), "{case}: the record must stay");
+        assert!(self.world.jobs.keys().await.is_superset(&self.neighbour), "{case}");
+
+        self.inject(Vec::new());
+        let (status, envelope) = self.delete().await;
+        assert_eq!(status, 200, "{case}: {envelope}");
+        let now = self.world.jobs.keys().await;
+        let outcome = "5001 counting each failed object, then 200";
+        settle("faults", case, 2, &self.job, &self.neighbour, &now, outcome);
+    }
 }
 
 fn fault(matches: Match, action: Action) -> Fault {
@@ -120,35 +142,13 @@ async fn keys_refused_for_good_are_reported_exactly_and_a_retry_finishes_the_job
     // GIVEN a store that refuses every key of one folder
     let f = faulty("denied", 800, &[]).await;
     let folder = "part-00002/";
-    let refused_keys = f.job.iter().filter(|k| k.contains(folder)).count();
     let denied = Action::KeyErrors { key_contains: folder.into(), code: "AccessDenied".into() };
     f.inject(vec![fault(Match::DeleteObjects, denied)]);
 
-    // WHEN the job is deleted
-    let answer = f.delete().await;
-
-    // THEN the answer counts them exactly, names the first and its code, and the record stays
-    let message = refused(&answer, 500, "res.5001");
-    assert!(message.contains(&format!("Failed to delete {refused_keys} object(s)")), "{message}");
-    assert!(message.contains("AccessDenied") && message.contains(folder), "{message}");
-    let record = "p1/jobs/job/job.json";
-    assert!(f.world.jobs.get(record).await.is_some(), "the record must stay");
-    assert!(f.world.jobs.keys().await.is_superset(&f.neighbour));
-
-    // AND once the fault is lifted, the same request finishes the job
-    f.inject(Vec::new());
-    let (status, envelope) = f.delete().await;
-    assert_eq!(status, 200, "{envelope}");
-    let now = f.world.jobs.keys().await;
-    settle(
-        "faults",
-        "AccessDenied on 100 keys, then lifted",
-        2,
-        &f.job,
-        &f.neighbour,
-        &now,
-        "5001 with exact counts, then 200",
-    );
+    // WHEN the job is deleted, THEN the answer counts them exactly and names the first and its
+    // code; AND once the fault is lifted, the same request finishes the job
+    let case = "AccessDenied on 100 keys, then lifted";
+    f.assert_refused_then_finished(folder, &["AccessDenied", folder], case).await;
 }
 
 #[tokio::test]
@@ -156,36 +156,14 @@ async fn errors_that_name_no_key_are_not_taken_for_success() {
     // GIVEN a store whose replies carry an error without a key for each key of one folder
     let f = faulty("unnamed", 800, &[]).await;
     let folder = "part-00002/";
-    let unnamed_errors = f.job.iter().filter(|k| k.contains(folder)).count();
     let unnamed =
         Action::UnnamedKeyErrors { key_contains: folder.into(), code: "AccessDenied".into() };
     f.inject(vec![fault(Match::DeleteObjects, unnamed)]);
 
-    // WHEN the job is deleted
-    let answer = f.delete().await;
-
-    // THEN each such error counts as one object not deleted, and the record stays
-    let message = refused(&answer, 500, "res.5001");
-    assert!(message.contains(&format!("Failed to delete {unnamed_errors} object(s)")), "{message}");
-    assert!(message.contains("AccessDenied") && message.contains("not named"), "{message}");
-    let record = "p1/jobs/job/job.json";
-    assert!(f.world.jobs.get(record).await.is_some(), "the record must stay");
-    assert!(f.world.jobs.keys().await.is_superset(&f.neighbour));
-
-    // AND once the fault is lifted, the same request finishes the job
-    f.inject(Vec::new());
-    let (status, envelope) = f.delete().await;
-    assert_eq!(status, 200, "{envelope}");
-    let now = f.world.jobs.keys().await;
-    settle(
-        "faults",
-        "errors naming no key on 100 keys, then lifted",
-        2,
-        &f.job,
-        &f.neighbour,
-        &now,
-        "5001 counting each, then 200",
-    );
+    // WHEN the job is deleted, THEN each such error counts as one object not deleted; AND once
+    // the fault is lifted, the same request finishes the job
+    let case = "errors naming no key on 100 keys, then lifted";
+    f.assert_refused_then_finished(folder, &["AccessDenied", "not named"], case).await;
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod client;
 mod engine;
 
 pub use client::s3_client;
+use engine::Clients;
 pub use engine::Report;
 
 use crate::budget::Budget;
@@ -113,10 +114,11 @@ impl StoreError {
     }
 }
 
-/// The S3 client, shared by every invocation of the process, and how hard to drive it.
+/// The S3 clients (one connection pool), shared by every invocation of the process, and how hard
+/// to drive them.
 #[derive(Debug, Clone)]
 pub struct Store {
-    client: Client,
+    clients: Clients,
     limits: DeletionLimits,
     versioning: Versioning,
     /// Whether each bucket is versioned, asked once per process.
@@ -125,7 +127,12 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, limits: DeletionLimits, versioning: Versioning) -> Store {
-        Store { client, limits, versioning, versioned: Arc::default() }
+        Store { clients: Clients::new(client), limits, versioning, versioned: Arc::default() }
+    }
+
+    /// The client with the SDK's retries, for everything but the engine's DeleteObjects.
+    fn client(&self) -> &Client {
+        &self.clients.standard
     }
 
     /// Whether `bucket` keeps versions (versioning enabled, or suspended after it was), so that
@@ -139,7 +146,7 @@ impl Store {
         if let Some(known) = self.versioned.lock().unwrap_or_else(|e| e.into_inner()).get(bucket) {
             return Ok(*known);
         }
-        let versioned = match self.client.get_bucket_versioning().bucket(bucket).send().await {
+        let versioned = match self.client().get_bucket_versioning().bucket(bucket).send().await {
             Ok(reply) => reply.status().is_some(),
             // Some servers (moto) wrap the answer in another root element, which the SDK will not
             // read; the status inside is still plain.
@@ -162,7 +169,7 @@ impl Store {
 
     /// The object's bytes, or `None` when there is no such object.
     pub async fn read_small(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let response = match self.client.get_object().bucket(bucket).key(key).send().await {
+        let response = match self.client().get_object().bucket(bucket).key(key).send().await {
             Ok(response) => response,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
                 return Ok(None);
@@ -195,7 +202,7 @@ impl Store {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         if !self.is_versioned(bucket).await? {
             return self
-                .client
+                .client()
                 .delete_object()
                 .bucket(bucket)
                 .key(key)
@@ -206,7 +213,7 @@ impl Store {
         }
         let folder = Folder { bucket: bucket.to_owned(), prefix: key.to_owned() };
         let report = engine::delete_folder(
-            &self.client,
+            &self.clients,
             &folder,
             None,
             Some(key),
@@ -232,7 +239,7 @@ impl Store {
     }
 
     pub async fn put_json(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .put_object()
             .bucket(bucket)
             .key(key)
@@ -255,7 +262,7 @@ impl Store {
         let limits = self.limits;
         match self.is_versioned(&folder.bucket).await {
             Ok(versioned) => {
-                engine::delete_folder(&self.client, folder, keep, None, versioned, limits, budget)
+                engine::delete_folder(&self.clients, folder, keep, None, versioned, limits, budget)
                     .await
             }
             Err(err) => Report { stopped: Some(err), ..Report::default() },

@@ -13,7 +13,6 @@ use super::{Listed, Report};
 use crate::budget::Budget;
 use crate::store::{StoreError, is_throttling_code};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
@@ -185,7 +184,8 @@ async fn delete_batch(
     report
 }
 
-/// One DeleteObjects request, without the SDK's retries: the engine retries (see above).
+/// One DeleteObjects request, on a client without the SDK's retries: the engine retries (see
+/// above).
 async fn send(
     client: &Client,
     bucket: &str,
@@ -210,8 +210,6 @@ async fn send(
         .delete_objects()
         .bucket(bucket)
         .delete(delete)
-        .customize()
-        .config_override(aws_sdk_s3::config::Builder::new().retry_config(RetryConfig::disabled()))
         .send()
         .await
         .map_err(|err| StoreError::from_sdk("delete", bucket, &first, err))

@@ -24,6 +24,7 @@ use crate::config::DeletionLimits;
 use crate::error::FailedKey;
 use crate::layout::Folder;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
 use backlog::{BACKLOG_PAGES, Backlog};
 use futures_util::Stream;
 use page::{Objects, Page};
@@ -76,6 +77,22 @@ impl Report {
     }
 }
 
+/// The process's client twice over, on one connection pool: `standard` retries as the SDK does;
+/// `deleting` does not, since the engine retries DeleteObjects itself to see every throttled
+/// reply (deleter.rs). Built once: an override on each request cost a config layer each.
+#[derive(Debug, Clone)]
+pub(super) struct Clients {
+    pub(super) standard: Client,
+    pub(super) deleting: Client,
+}
+
+impl Clients {
+    pub(super) fn new(standard: Client) -> Clients {
+        let unretried = standard.config().to_builder().retry_config(RetryConfig::disabled());
+        Clients { deleting: Client::from_conf(unretried.build()), standard }
+    }
+}
+
 /// A listed object: its key, its version in a versioned bucket, its size for the byte count.
 #[derive(Debug, Clone)]
 struct Listed {
@@ -87,7 +104,7 @@ struct Listed {
 /// Deletes every object under `folder`, but `keep`; only `only` when it is set (an exact key).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn delete_folder(
-    client: &Client,
+    clients: &Clients,
     folder: &Folder,
     keep: Option<&str>,
     only: Option<&str>,
@@ -97,7 +114,7 @@ pub(super) async fn delete_folder(
 ) -> Report {
     let backlog = &Backlog::default();
     let lister = lister::Lister {
-        client,
+        client: &clients.standard,
         bucket: &folder.bucket,
         root: &folder.prefix,
         keep,
@@ -121,7 +138,8 @@ pub(super) async fn delete_folder(
         // Not for longer than a bounded share of the budget, however slowly listing goes.
         let longest = MAX_HOLD.min(budget.cut_at.saturating_duration_since(Instant::now()) / 4);
         let _ = tokio::time::timeout(longest, backlog.deletion_may_start()).await;
-        deleter::delete_all(client, &folder.bucket, batches, limits.concurrency, budget).await
+        deleter::delete_all(&clients.deleting, &folder.bucket, batches, limits.concurrency, budget)
+            .await
     };
     let (listed, mut report) = tokio::join!(listing, deleting);
     match listed {

@@ -231,4 +231,24 @@ mod tests {
         drop(sender);
         assert!(batches.next().await.is_none());
     }
+
+    #[test]
+    fn the_deleting_client_only_gives_up_the_retries() {
+        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_secs(7))
+            .build();
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(timeouts.clone())
+            .build();
+        let clients = Clients::new(Client::from_conf(config));
+        let attempts = |client: &Client| client.config().retry_config().map(|r| r.max_attempts());
+        assert_eq!(attempts(&clients.standard), Some(5));
+        assert_eq!(attempts(&clients.deleting), Some(1), "the engine retries DeleteObjects");
+        let deleting = clients.deleting.config();
+        assert_eq!(deleting.timeout_config(), Some(&timeouts));
+        assert_eq!(deleting.region().map(|r| r.as_ref()), Some("eu-west-1"));
+    }
 }

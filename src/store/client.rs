@@ -1,4 +1,5 @@
-//! Builds the one S3 client a process uses; its connection pool is shared by every invocation.
+//! Builds the S3 client a process uses; its connection pool is shared by every invocation. The
+//! engine derives from it a copy without retries for DeleteObjects (`Clients`, engine/mod.rs).
 
 use crate::config::S3Settings;
 use aws_config::BehaviorVersion;

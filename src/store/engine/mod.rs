@@ -25,6 +25,7 @@ use crate::config::DeletionLimits;
 use crate::error::FailedKey;
 use crate::layout::Folder;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::StalledStreamProtectionConfig;
 use aws_sdk_s3::config::retry::RetryConfig;
 use backlog::{BACKLOG_PAGES, Backlog};
 use futures_util::Stream;
@@ -91,7 +92,13 @@ pub(super) struct Clients {
 
 impl Clients {
     pub(super) fn new(standard: Client) -> Clients {
-        let slimmed = standard.config().to_builder().interceptor(slim::SlimReplies);
+        // A slimmed reply reaches the SDK all at once, at its end, which the SDK's stalled-stream
+        // check would read as no progress: each list attempt is bounded by its time limit instead.
+        let slimmed = standard
+            .config()
+            .to_builder()
+            .interceptor(slim::SlimReplies)
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         let unretried = standard.config().to_builder().retry_config(RetryConfig::disabled());
         Clients {
             listing: Client::from_conf(slimmed.build()),
@@ -255,6 +262,9 @@ mod tests {
         let attempts = |client: &Client| client.config().retry_config().map(|r| r.max_attempts());
         assert_eq!(attempts(&clients.standard), Some(5));
         assert_eq!(attempts(&clients.listing), Some(5), "listing keeps the SDK's retries");
+        let stall_checked =
+            |client: &Client| client.config().stalled_stream_protection().map(|s| s.is_enabled());
+        assert_eq!(stall_checked(&clients.listing), Some(false), "see Clients::new");
         assert_eq!(attempts(&clients.deleting), Some(1), "the engine retries DeleteObjects");
         let deleting = clients.deleting.config();
         assert_eq!(deleting.timeout_config(), Some(&timeouts));

@@ -8,6 +8,8 @@
 //! every `<Contents>` only `<Key>` and `<Size>`, and hands the SDK that as one piece, which the
 //! SDK then keeps without a copy. Everything else in the reply stays as it came. Whatever a
 //! reply holds, the lister still deletes only keys inside the root it lists (`confine`).
+//! Gathered replies show the SDK no progress until they end, so that client has no stalled-stream
+//! check; its attempts are bounded by `S3_ATTEMPT_TIMEOUT_MS` (`Clients::new`).
 
 use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};

@@ -16,7 +16,6 @@ mod deleter;
 mod lister;
 mod page;
 mod ranges;
-mod slim;
 mod throttle;
 
 use super::StoreError;
@@ -25,7 +24,6 @@ use crate::config::DeletionLimits;
 use crate::error::FailedKey;
 use crate::layout::Folder;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::StalledStreamProtectionConfig;
 use aws_sdk_s3::config::retry::RetryConfig;
 use backlog::{BACKLOG_PAGES, Backlog};
 use futures_util::Stream;
@@ -79,32 +77,19 @@ impl Report {
     }
 }
 
-/// The process's client three times over, on one connection pool: `standard` retries as the SDK
-/// does; `listing` too, and reads list replies slimmed (slim.rs); `deleting` does not retry,
-/// since the engine retries DeleteObjects itself to see every throttled reply (deleter.rs).
-/// Built once: an override on each request cost a config layer each.
+/// The process's client twice over, on one connection pool: `standard` retries as the SDK does;
+/// `deleting` does not, since the engine retries DeleteObjects itself to see every throttled
+/// reply (deleter.rs). Built once: an override on each request cost a config layer each.
 #[derive(Debug, Clone)]
 pub(super) struct Clients {
     pub(super) standard: Client,
-    pub(super) listing: Client,
     pub(super) deleting: Client,
 }
 
 impl Clients {
     pub(super) fn new(standard: Client) -> Clients {
-        // A slimmed reply reaches the SDK all at once, at its end, which the SDK's stalled-stream
-        // check would read as no progress: each list attempt is bounded by its time limit instead.
-        let slimmed = standard
-            .config()
-            .to_builder()
-            .interceptor(slim::SlimReplies)
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         let unretried = standard.config().to_builder().retry_config(RetryConfig::disabled());
-        Clients {
-            listing: Client::from_conf(slimmed.build()),
-            deleting: Client::from_conf(unretried.build()),
-            standard,
-        }
+        Clients { deleting: Client::from_conf(unretried.build()), standard }
     }
 }
 
@@ -129,7 +114,7 @@ pub(super) async fn delete_folder(
 ) -> Report {
     let backlog = &Backlog::default();
     let lister = lister::Lister {
-        client: &clients.listing,
+        client: &clients.standard,
         bucket: &folder.bucket,
         root: &folder.prefix,
         keep,
@@ -248,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_deleting_client_gives_up_the_retries() {
+    fn the_deleting_client_only_gives_up_the_retries() {
         let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
             .operation_attempt_timeout(Duration::from_secs(7))
             .build();
@@ -261,10 +246,6 @@ mod tests {
         let clients = Clients::new(Client::from_conf(config));
         let attempts = |client: &Client| client.config().retry_config().map(|r| r.max_attempts());
         assert_eq!(attempts(&clients.standard), Some(5));
-        assert_eq!(attempts(&clients.listing), Some(5), "listing keeps the SDK's retries");
-        let stall_checked =
-            |client: &Client| client.config().stalled_stream_protection().map(|s| s.is_enabled());
-        assert_eq!(stall_checked(&clients.listing), Some(false), "see Clients::new");
         assert_eq!(attempts(&clients.deleting), Some(1), "the engine retries DeleteObjects");
         let deleting = clients.deleting.config();
         assert_eq!(deleting.timeout_config(), Some(&timeouts));

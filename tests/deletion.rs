@@ -310,6 +310,14 @@ async fn every_shape_of_job_tree_is_deleted_completely() {
                 )
                 .collect(),
         ),
+        // Sub-folders past the probe's short page of 100: they show in its second page
+        (
+            "probed",
+            (0..150)
+                .map(|i| format!("out/k{i:03}"))
+                .chain((0..150).map(|i| format!("out/sub{}/x{i}", i % 3)))
+                .collect(),
+        ),
         (
             "mixed",
             ["top", "out/a", "out/sub/b", "out/sub/deeper/c", "out/sub/deeper/still/d"]

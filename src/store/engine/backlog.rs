@@ -19,6 +19,10 @@ pub(super) const BACKLOG_PAGES: usize = 1024;
 #[derive(Default)]
 pub(super) struct Backlog {
     bytes: AtomicUsize,
+    /// Keys listed and not yet taken into a batch.
+    keys: AtomicUsize,
+    /// Set once listing has ended: `keys` is then all that is left to delete.
+    listed: AtomicBool,
     freed: Notify,
     /// Set once deletion may start: see [`Backlog::deletion_may_start`].
     deleting: AtomicBool,
@@ -59,6 +63,22 @@ impl Backlog {
 
     pub fn add(&self, page: &Page) {
         self.bytes.fetch_add(page.bytes(), Ordering::Relaxed);
+        self.keys.fetch_add(page.len(), Ordering::Relaxed);
+    }
+
+    /// `count` keys went into a batch.
+    pub fn taken(&self, count: usize) {
+        self.keys.fetch_sub(count, Ordering::Relaxed);
+    }
+
+    pub fn listing_ended(&self) {
+        self.listed.store(true, Ordering::Relaxed);
+        self.start_deleting();
+    }
+
+    /// The keys still to be batched, once listing has ended; `None` while it goes on.
+    pub fn left_to_batch(&self) -> Option<usize> {
+        self.listed.load(Ordering::Relaxed).then(|| self.keys.load(Ordering::Relaxed))
     }
 
     pub fn release(&self, page: &Page) {

@@ -3,10 +3,14 @@
 //! round trips. So the lister first probes a prefix with a delimiter listing, and when the probe
 //! shows a few sub-folders it lists them concurrently, down to a bounded depth.
 //!
-//! A probe is one request, and its keys are used whenever they can be: a probe that shows a few
-//! sub-folders and no more keys than one page sends its keys and splits; a probe of a large
-//! folder without sub-folders goes on from where it stopped. Only a probe that is both large and
-//! mixed (sub-folders and more than a page of keys) is thrown away, and its folder listed from
+//! A probe asks for a short page first (`PROBE_KEYS` entries), and for a full page after it
+//! only when the folder holds more. A probe only needs to see the sub-folders, and a store may
+//! read a page's worth of keys for each sub-folder it rolls up: Garage does, and its probe of 16
+//! sub-folders of 1,250 keys took 75-100 ms with pages of 1,000, 8-9 ms with pages of 100.
+//! The probe's keys are used whenever they can be: a probe that shows a few sub-folders and no
+//! more keys than its two pages sends its keys and splits; a probe of a large folder without
+//! sub-folders goes on from where it stopped. Only a probe that is both large and mixed
+//! (sub-folders and more keys than its pages hold) is thrown away, and its folder listed from
 //! the start in one chain, so that no key is sent twice. Splits are bounded by depth and by a
 //! budget of prefixes, so a tree of many tiny folders costs a few extra round trips, not one per
 //! folder.
@@ -42,6 +46,9 @@ const PREFIX_BUDGET: usize = 64;
 const MAX_FANOUT: usize = 32;
 /// Key ranges a folder may be cut into in all.
 const RANGE_BUDGET: usize = 256;
+/// Entries (keys and sub-folders) a probe asks for before it asks for a full page: enough for
+/// a small folder whole, few enough that rolling up large sub-folders costs the store little.
+const PROBE_KEYS: i32 = 100;
 
 /// Lists every object under `root` in `bucket`, but `keep`, and sends them in pages.
 pub(super) struct Lister<'a> {
@@ -68,6 +75,15 @@ enum Job {
     Range { prefix: String, start: Start, upto: Option<String> },
 }
 
+/// What a probe's pages showed, as if they were one page.
+struct Probe {
+    listed: Vec<Listed>,
+    subfolders: Vec<String>,
+    truncated: bool,
+    /// Where the folder goes on.
+    token: Option<String>,
+}
+
 /// Where a range's next page starts.
 enum Start {
     /// After this key, which need not exist: the start of a range cut from another.
@@ -80,7 +96,7 @@ enum Done<'a> {
     Probed {
         prefix: String,
         depth: usize,
-        page: Box<ListObjectsV2Output>,
+        probe: Probe,
         /// The channel slot reserved for the probe's keys.
         slot: Permit<'a, Page>,
     },
@@ -120,7 +136,7 @@ impl Lister<'_> {
             // listed side by side.
             let listings = running.len() + queue.len();
             let cut_room = (self.concurrency / 2).saturating_sub(listings).min(ranges_left);
-            let (prefix, depth, page, slot) = match done? {
+            let (prefix, depth, probe, slot) = match done? {
                 Done::Chained { complete: chained, found } => {
                     complete &= chained;
                     queue.extend(found.into_iter().map(|prefix| Job::Chain { prefix }));
@@ -132,12 +148,9 @@ impl Lister<'_> {
                     queue.extend(rest);
                     continue;
                 }
-                Done::Probed { prefix, depth, page, slot } => (prefix, depth, page, slot),
+                Done::Probed { prefix, depth, probe, slot } => (prefix, depth, probe, slot),
             };
-            let subfolders = self.subfolders(&page, &prefix);
-            let truncated = page.is_truncated().unwrap_or(false);
-            let token = page.next_continuation_token().map(str::to_owned);
-            let listed = self.accept(&page);
+            let Probe { listed, subfolders, truncated, token } = probe;
             let next = match (truncated, token) {
                 (false, _) if subfolders.len() <= MAX_FANOUT.min(splits_left) => {
                     splits_left -= subfolders.len();
@@ -167,6 +180,16 @@ impl Lister<'_> {
         }
     }
 
+    /// What one page of a probe of `prefix` showed.
+    fn probed(&self, page: &ListObjectsV2Output, prefix: &str) -> Probe {
+        Probe {
+            listed: self.accept(page),
+            subfolders: self.subfolders(page, prefix),
+            truncated: page.is_truncated().unwrap_or(false),
+            token: page.next_continuation_token().map(str::to_owned),
+        }
+    }
+
     /// The sub-folders a delimiter page rolled up, that lie under `prefix`.
     fn subfolders(&self, page: &ListObjectsV2Output, prefix: &str) -> Vec<String> {
         let encoded = page.encoding_type() == Some(&EncodingType::Url);
@@ -193,12 +216,23 @@ impl Lister<'_> {
             Job::Probe { prefix, depth } => {
                 // The deleters hung up: nothing more to list for.
                 let Ok(slot) = self.reserve(pages).await else { return Ok(cut_short) };
-                let probe = list(&prefix).delimiter("/").send();
-                let Ok(page) = timeout_at(self.budget.cut_at, probe).await else {
+                let probe = async {
+                    let short = list(&prefix).delimiter("/").max_keys(PROBE_KEYS).send().await?;
+                    let mut probe = self.probed(&short, &prefix);
+                    if let (true, Some(token)) = (probe.truncated, probe.token.take()) {
+                        let full = list(&prefix).delimiter("/").continuation_token(token);
+                        let rest = self.probed(&full.send().await?, &prefix);
+                        probe.listed.extend(rest.listed);
+                        probe.subfolders.extend(rest.subfolders);
+                        (probe.truncated, probe.token) = (rest.truncated, rest.token);
+                    }
+                    Ok(probe)
+                };
+                let Ok(probe) = timeout_at(self.budget.cut_at, probe).await else {
                     return Ok(cut_short);
                 };
-                let page = page.map_err(|e| self.error(&prefix, e))?;
-                return Ok(Done::Probed { prefix, depth, page: Box::new(page), slot });
+                let probe = probe.map_err(|e| self.error(&prefix, e))?;
+                return Ok(Done::Probed { prefix, depth, probe, slot });
             }
             Job::Chain { prefix } => {
                 let chain = list(&prefix).into_paginator().send();

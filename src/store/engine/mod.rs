@@ -12,7 +12,8 @@
 //! the lister.
 //!
 //! Once listing has ended, the last batches shrink (`tail_batch`), so that the requests in flight
-//! end about together instead of the last full ones running on after the rest.
+//! end about together instead of draining, fewer and fewer at a time, at a fraction of the
+//! store's rate.
 
 mod backlog;
 mod deleter;

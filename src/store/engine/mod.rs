@@ -277,8 +277,8 @@ mod tests {
         backlog.listing_ended();
         let batches: Vec<Vec<Listed>> = batches(receiver, &backlog, 100, 4).collect().await;
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
-        // Full while 4 full batches are left (700 keys), then a quarter of what is left, down to
-        // 20, and the last keys.
+        // Full until fewer than 4 full batches are left (after 700 keys), then a quarter of
+        // what is left, down to 20, and the last keys.
         assert_eq!(sizes, [100, 100, 100, 100, 100, 100, 100, 75, 57, 42, 32, 24, 20, 20, 20, 10]);
         let keys: Vec<String> = batches.into_iter().flatten().map(|l| l.key).collect();
         let expected: Vec<String> = page(0, 1000).into_iter().map(|l| l.key).collect();

@@ -332,6 +332,13 @@ async fn every_shape_of_job_tree_is_deleted_completely() {
         (0..1_200).map(|i| format!("p1/jobs/ranged0/out/part-{i:05}")).collect();
     world.jobs.put_all(ranged0.iter().cloned()).await;
     neighbour.extend(ranged0);
+    // A job whose id extends "probed", and "probed" in project p10: keys named as its own.
+    let probed_beside: Vec<String> = ["p1/jobs/probed0", "p10/jobs/probed"]
+        .iter()
+        .flat_map(|root| ["out/k000", "out/k149", "out/sub0/x0"].map(|k| format!("{root}/{k}")))
+        .collect();
+    world.jobs.put_all(probed_beside.iter().cloned()).await;
+    neighbour.extend(probed_beside);
     for (job, relative) in &shapes {
         let record = world.jobs.seed_job("", &JobSpec::new(P1, job).objects(0, 0)).await;
         world.jobs.put_all(relative.iter().map(|k| format!("p1/jobs/{job}/{k}"))).await;

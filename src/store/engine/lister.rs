@@ -75,8 +75,8 @@ enum Job {
     Range { prefix: String, start: Start, upto: Option<String> },
 }
 
-/// What a probe's pages showed, as if they were one page.
-struct Probe {
+/// What a delimiter listing showed: one page, or a probe's two as if they were one.
+struct Delimited {
     listed: Vec<Listed>,
     subfolders: Vec<String>,
     truncated: bool,
@@ -96,7 +96,7 @@ enum Done<'a> {
     Probed {
         prefix: String,
         depth: usize,
-        probe: Probe,
+        probe: Delimited,
         /// The channel slot reserved for the probe's keys.
         slot: Permit<'a, Page>,
     },
@@ -150,7 +150,7 @@ impl Lister<'_> {
                 }
                 Done::Probed { prefix, depth, probe, slot } => (prefix, depth, probe, slot),
             };
-            let Probe { listed, subfolders, truncated, token } = probe;
+            let Delimited { listed, subfolders, truncated, token } = probe;
             let next = match (truncated, token) {
                 (false, _) if subfolders.len() <= MAX_FANOUT.min(splits_left) => {
                     splits_left -= subfolders.len();
@@ -180,9 +180,9 @@ impl Lister<'_> {
         }
     }
 
-    /// What one page of a probe of `prefix` showed.
-    fn probed(&self, page: &ListObjectsV2Output, prefix: &str) -> Probe {
-        Probe {
+    /// What one delimiter page of `prefix` showed: its keys that may be deleted, its sub-folders.
+    fn delimited(&self, page: &ListObjectsV2Output, prefix: &str) -> Delimited {
+        Delimited {
             listed: self.accept(page),
             subfolders: self.subfolders(page, prefix),
             truncated: page.is_truncated().unwrap_or(false),
@@ -218,10 +218,10 @@ impl Lister<'_> {
                 let Ok(slot) = self.reserve(pages).await else { return Ok(cut_short) };
                 let probe = async {
                     let short = list(&prefix).delimiter("/").max_keys(PROBE_KEYS).send().await?;
-                    let mut probe = self.probed(&short, &prefix);
+                    let mut probe = self.delimited(&short, &prefix);
                     if let (true, Some(token)) = (probe.truncated, probe.token.take()) {
                         let full = list(&prefix).delimiter("/").continuation_token(token);
-                        let rest = self.probed(&full.send().await?, &prefix);
+                        let rest = self.delimited(&full.send().await?, &prefix);
                         probe.listed.extend(rest.listed);
                         probe.subfolders.extend(rest.subfolders);
                         (probe.truncated, probe.token) = (rest.truncated, rest.token);
@@ -289,8 +289,8 @@ impl Lister<'_> {
         let past_end = |key: &str| upto.as_deref().is_some_and(|upto| key > upto);
         // A store that ignored `start-after` must not make another range's keys ours too.
         let before_start = |key: &str| after.as_deref().is_some_and(|after| key <= after);
-        let mut listed = self.accept(page);
-        let mut found = self.subfolders(page, &prefix);
+        let Delimited { mut listed, subfolders: mut found, truncated, token } =
+            self.delimited(page, &prefix);
         listed.retain(|object| !before_start(&object.key));
         found.retain(|folder| !before_start(folder));
         let keys = listed.iter().map(|object| object.key.as_str());
@@ -298,11 +298,10 @@ impl Lister<'_> {
         listed.retain(|object| !past_end(&object.key));
         found.retain(|folder| !past_end(folder));
         let mut jobs: Vec<Job> = found.into_iter().map(|prefix| Job::Chain { prefix }).collect();
-        let truncated = page.is_truncated().unwrap_or(false);
         let mut cuts = Vec::new();
-        if let Some(token) = page.next_continuation_token().filter(|_| truncated && !ended) {
+        if let Some(token) = token.filter(|_| truncated && !ended) {
             cuts = cuts_after(&prefix, &listed, upto.as_deref(), room);
-            jobs.extend(ranges(prefix, token.to_owned(), upto, &cuts));
+            jobs.extend(ranges(prefix, token, upto, &cuts));
         }
         self.send(slot, listed);
         (jobs, cuts.len())

@@ -10,7 +10,7 @@
 //! | `PROJECT_CLAIM` | `project_id` | authorizer claim that carries the caller's project |
 //! | `DELETE_CONCURRENCY` | 32 | DeleteObjects requests in flight per invocation (1 to 256) |
 //! | `DELETE_BATCH_SIZE` | 100 | keys per DeleteObjects request (1 to 1000) |
-//! | `LIST_CONCURRENCY` | 32 | ListObjectsV2 requests in flight, at most (1 to 256) |
+//! | `LIST_CONCURRENCY` | 32 | ListObjectsV2 requests in flight, at most (1 to 256); a quarter of them may read full pages |
 //! | `HTTP_BUDGET_MS` | 25000 | time an HTTP invocation works before it answers 202 and hands on (API Gateway gives up at 29-30 s) |
 //! | `DEADLINE_MARGIN_MS` | 3000 | time kept before Lambda's deadline to hand the rest of a deletion on |
 //! | `BUCKET_VERSIONING` | `auto` | `auto`: ask each bucket once per cold start; `on`/`off`: trust this |
@@ -58,7 +58,8 @@ pub struct DeletionLimits {
     pub batch_size: usize,
     /// ListObjectsV2 requests in flight, over a job's sub-folders and key ranges. A busy store
     /// answers lists slowly, so enough must be in flight to keep every deleter fed. (What they
-    /// list waits in a backlog of its own bound, `engine/backlog.rs`.)
+    /// list waits in a backlog of its own bound, `engine/backlog.rs`.) A quarter of them may
+    /// read full pages at once, the rest are short probes (`engine/lister.rs`).
     pub list_concurrency: usize,
 }
 

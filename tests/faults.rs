@@ -129,6 +129,21 @@ async fn dropped_connections_and_stalls_are_survived() {
 }
 
 #[tokio::test]
+async fn full_list_pages_are_read_a_quarter_of_the_list_slots_at_a_time() {
+    // 8 folders of 250 keys: each probe reads 100 keys, then its folder's other 150 in a full
+    // page that goes on from its continuation token. With 8 list slots, 2 full pages at once.
+    let f = faulty("full-pages", 2_000, &[("LIST_CONCURRENCY", "8")]).await;
+    let full_pages = fault(
+        Match::Contains("continuation-token".into()),
+        Action::Stall(Duration::from_millis(150)),
+    );
+    f.inject(vec![full_pages.clone()]);
+    f.assert_survives("full pages held for 150 ms each", std::slice::from_ref(&full_pages)).await;
+    assert_eq!(full_pages.fired(), 8, "one full page per folder");
+    assert_eq!(full_pages.peak_at_once(), 2, "8 probes, but 2 full pages side by side");
+}
+
+#[tokio::test]
 async fn sustained_throttling_slows_the_engine_instead_of_failing_it() {
     // Forty SlowDowns in a row: eight times the SDK's attempts for one request.
     let f = faulty("sustained", 4_000, &[]).await;

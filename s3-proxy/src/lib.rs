@@ -45,6 +45,9 @@ pub struct Fault {
     pub times: Option<u64>,
     seen: Arc<AtomicU64>,
     fired: Arc<AtomicU64>,
+    /// Requests the rule is acting on now, and the most at once.
+    acting: Arc<AtomicU64>,
+    peak: Arc<AtomicU64>,
 }
 
 impl Fault {
@@ -56,6 +59,8 @@ impl Fault {
             times: None,
             seen: Arc::default(),
             fired: Arc::default(),
+            acting: Arc::default(),
+            peak: Arc::default(),
         }
     }
 
@@ -74,6 +79,19 @@ impl Fault {
         self.fired.load(Ordering::Relaxed)
     }
 
+    /// The most requests the rule acted on at once: with a `Stall`, how many a client sends
+    /// side by side.
+    pub fn peak_at_once(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request the rule acts on, until the guard is dropped.
+    fn acting(&self) -> Acting {
+        let now = self.acting.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        Acting(self.acting.clone())
+    }
+
     fn fires(&self, method: &Method, path_and_query: &str) -> bool {
         if !self.matches.accepts(method, path_and_query) {
             return false;
@@ -88,6 +106,14 @@ impl Fault {
             return false;
         }
         true
+    }
+}
+
+struct Acting(Arc<AtomicU64>);
+
+impl Drop for Acting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -239,9 +265,9 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Response<
         tokio::time::sleep(settings.delay).await;
     }
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let fault =
-        settings.faults.iter().find(|f| f.fires(request.method(), &path)).map(|f| f.action.clone());
-    match fault {
+    let fault = settings.faults.iter().find(|f| f.fires(request.method(), &path));
+    let _acting = fault.map(Fault::acting);
+    match fault.map(|f| f.action.clone()) {
         None => Ok(forward(shared, request.map(|b| b.boxed()), &path).await),
         Some(Action::Reply { status, code }) => Ok(s3_error(status, &code)),
         Some(Action::ErrorIn200 { code }) => Ok(s3_error(200, &code)),

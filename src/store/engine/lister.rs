@@ -21,7 +21,8 @@
 //! Listing runs ahead of deleting, as far as the backlog allows (backlog.rs): a request goes out
 //! only once the backlog has room and a slot for its page is reserved in the pages channel.
 //! Requests in flight and pages waiting are bounded, and memory does not depend on the size of
-//! the folder.
+//! the folder. Of the requests in flight, only a quarter may read full pages at once
+//! ([`full_pages_in_flight`]); the short pages of probes may fill the rest.
 
 use super::Listed;
 use super::backlog::Backlog;
@@ -35,6 +36,7 @@ use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::types::EncodingType;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{self, Permit};
 use tokio::time::timeout_at;
 
@@ -60,6 +62,8 @@ pub(super) struct Lister<'a> {
     pub only: Option<&'a str>,
     /// List requests in flight at once.
     pub concurrency: usize,
+    /// Of those, the requests for full pages (see [`full_pages_in_flight`]).
+    pub full_pages: Semaphore,
     pub budget: Budget,
     /// What is listed and not yet deleted.
     pub backlog: &'a Backlog,
@@ -221,6 +225,7 @@ impl Lister<'_> {
                     let mut probe = self.delimited(&short, &prefix);
                     if let (true, Some(token)) = (probe.truncated, probe.token.take()) {
                         let full = list(&prefix).delimiter("/").continuation_token(token);
+                        let _full_page = self.full_page().await;
                         let rest = self.delimited(&full.send().await?, &prefix);
                         probe.listed.extend(rest.listed);
                         probe.subfolders.extend(rest.subfolders);
@@ -248,7 +253,11 @@ impl Lister<'_> {
                     Start::After(key) => (request.start_after(&key), Some(key)),
                     Start::Token(token) => (request.continuation_token(token), None),
                 };
-                let Ok(page) = timeout_at(self.budget.cut_at, request.send()).await else {
+                let listed = async {
+                    let _full_page = self.full_page().await;
+                    request.send().await
+                };
+                let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
                     return Ok(cut_short);
                 };
                 let page = Box::new(page.map_err(|e| self.error(&prefix, e))?);
@@ -264,7 +273,11 @@ impl Lister<'_> {
             if !self.budget.allows_new_work() {
                 return Ok(Done::Chained { complete: false, found });
             }
-            let Ok(page) = timeout_at(self.budget.cut_at, chain.next()).await else {
+            let listed = async {
+                let _full_page = self.full_page().await;
+                chain.next().await
+            };
+            let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
                 return Ok(Done::Chained { complete: false, found });
             };
             let Some(page) = page else { return Ok(Done::Chained { complete: true, found }) };
@@ -326,6 +339,11 @@ impl Lister<'_> {
             },
             () = pages.closed() => Err(mpsc::error::SendError(())),
         }
+    }
+
+    /// A turn to list a full page: held while its reply is read.
+    async fn full_page(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.full_pages.acquire().await.expect("the lister's semaphore is never closed")
     }
 
     /// Hands a page's objects to the deleters, in the slot reserved before it was listed.
@@ -423,6 +441,14 @@ impl Lister<'_> {
     }
 }
 
+/// Full pages that may be read at once out of `concurrency` list requests: a quarter. A reply
+/// of 1,000 keys is ~300 KB, and read 32 side by side they were the listing's peak of memory;
+/// 8 of them still keep a store busy (BENCHMARKS.md), and probes of `PROBE_KEYS` entries, which
+/// cost little, still go out as wide as `concurrency` allows.
+pub(super) fn full_pages_in_flight(concurrency: usize) -> usize {
+    (concurrency / 4).max(1)
+}
+
 /// The range jobs that list the rest of a range from `token`, cut at `cuts` (in order).
 fn ranges(prefix: String, token: String, upto: Option<String>, cuts: &[String]) -> Vec<Job> {
     if !cuts.is_empty() {
@@ -471,6 +497,7 @@ mod tests {
             keep: None,
             only: None,
             concurrency: 8,
+            full_pages: tokio::sync::Semaphore::new(8),
             budget: Budget::unlimited(),
             backlog,
         }

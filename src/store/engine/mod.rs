@@ -33,7 +33,7 @@ use backlog::{BACKLOG_PAGES, Backlog};
 use futures_util::Stream;
 use page::{Objects, Page};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 /// The longest deletion waits for listing to end or run far ahead (see backlog.rs).
@@ -126,6 +126,7 @@ pub(super) async fn delete_folder(
         keep,
         only,
         concurrency: limits.list_concurrency,
+        full_pages: Semaphore::new(lister::full_pages_in_flight(limits.list_concurrency)),
         budget,
         backlog,
     };

@@ -225,8 +225,7 @@ impl Lister<'_> {
                     let mut probe = self.delimited(&short, &prefix);
                     if let (true, Some(token)) = (probe.truncated, probe.token.take()) {
                         let full = list(&prefix).delimiter("/").continuation_token(token);
-                        let _full_page = self.full_page().await;
-                        let rest = self.delimited(&full.send().await?, &prefix);
+                        let rest = self.delimited(&self.full_page(full.send()).await?, &prefix);
                         probe.listed.extend(rest.listed);
                         probe.subfolders.extend(rest.subfolders);
                         (probe.truncated, probe.token) = (rest.truncated, rest.token);
@@ -253,10 +252,7 @@ impl Lister<'_> {
                     Start::After(key) => (request.start_after(&key), Some(key)),
                     Start::Token(token) => (request.continuation_token(token), None),
                 };
-                let listed = async {
-                    let _full_page = self.full_page().await;
-                    request.send().await
-                };
+                let listed = self.full_page(request.send());
                 let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
                     return Ok(cut_short);
                 };
@@ -273,10 +269,7 @@ impl Lister<'_> {
             if !self.budget.allows_new_work() {
                 return Ok(Done::Chained { complete: false, found });
             }
-            let listed = async {
-                let _full_page = self.full_page().await;
-                chain.next().await
-            };
+            let listed = self.full_page(chain.next());
             let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
                 return Ok(Done::Chained { complete: false, found });
             };
@@ -341,9 +334,12 @@ impl Lister<'_> {
         }
     }
 
-    /// A turn to list a full page: held while its reply is read.
-    async fn full_page(&self) -> tokio::sync::SemaphorePermit<'_> {
-        self.full_pages.acquire().await.expect("the lister's semaphore is never closed")
+    /// Lists a full page once it has a turn (see [`full_pages_in_flight`]), held while its reply
+    /// is read.
+    async fn full_page<T>(&self, request: impl Future<Output = T>) -> T {
+        let _turn =
+            self.full_pages.acquire().await.expect("the lister's semaphore is never closed");
+        request.await
     }
 
     /// Hands a page's objects to the deleters, in the slot reserved before it was listed.
@@ -497,7 +493,7 @@ mod tests {
             keep: None,
             only: None,
             concurrency: 8,
-            full_pages: tokio::sync::Semaphore::new(8),
+            full_pages: tokio::sync::Semaphore::new(super::full_pages_in_flight(8)),
             budget: Budget::unlimited(),
             backlog,
         }

@@ -313,7 +313,10 @@ class Sample:
         self.wall = wall
         self.cpu = usage.cpu
         self.rss_mb = usage.peak_kb / 1024
-        self.store_cpu = 0.0  # Garage's CPU during the run, set by the caller that can see it
+        # Set by the caller that can see them: Garage's CPU during the run, and the machine's
+        # stolen and total CPU ticks.
+        self.store_cpu = 0.0
+        self.stolen = self.host = 0
 
 
 def timed_process(cmd, env, cwd=None):
@@ -408,7 +411,7 @@ class Bench:
                 self.garage.restore(name)
                 proxy = Proxy(self.garage.port, delay_ms) if delay_ms else None
                 endpoint = proxy.url if proxy else self.garage.endpoint
-                store_cpu = self.garage.cpu()
+                store_cpu, host = self.garage.cpu(), host_cpu()
                 try:
                     sample = tools[tool](endpoint)
                 finally:
@@ -416,13 +419,15 @@ class Bench:
                         proxy.stop()
                 # The store's own work during the run (its background work after it is not counted).
                 sample.store_cpu = self.garage.cpu() - store_cpu
+                sample.stolen, sample.host = (after - before for after, before in zip(host_cpu(), host))
                 left = count(self.garage.endpoint, JOB_ROOT)
                 neighbour = count(self.garage.endpoint, NEIGHBOUR_ROOT)
                 if left != 0 or neighbour != NEIGHBOUR_OBJECTS + 1:
                     raise RuntimeError(f"{tool}: {left} objects left in the job, neighbour has {neighbour}")
                 samples[tool].append(sample)
                 log(f"  {tool}: {sample.wall:.3f} s, {(objects + 1) / sample.wall:,.0f} objects/s, "
-                    f"cpu {sample.cpu:.2f} s, garage cpu {sample.store_cpu:.2f} s, rss {sample.rss_mb:.1f} MB")
+                    f"cpu {sample.cpu:.2f} s, garage cpu {sample.store_cpu:.2f} s, rss {sample.rss_mb:.1f} MB, "
+                    f"stolen {100 * sample.stolen / max(sample.host, 1):.0f}%")
         return {"objects": objects, "folders": folders, "delay_ms": delay_ms, "samples": samples}
 
     def cold_start(self, endpoint):
@@ -461,6 +466,13 @@ def machine():
     return f"{os.cpu_count()} × {cpu}, {memory} GiB, Linux {platform.release()}", versions
 
 
+def host_cpu():
+    """(stolen, total) CPU ticks of the whole machine so far, from /proc/stat. Stolen ticks are
+    time the hypervisor gave the virtual CPUs to someone else: the store on them slows down."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7], sum(fields[:8])
+
+
 def median(values):
     return statistics.median(values)
 
@@ -475,15 +487,21 @@ def report(cases, cold, bootstrap_bytes, args):
         best_floor = max(floors, key=floors.get)
         ours = rate["del-job"]
         layout = f"{case['folders']} folders" if case["folders"] else "flat"
+        every = [s for runs in samples.values() for s in runs]
+        stolen = 100 * sum(s.stolen for s in every) / max(sum(s.host for s in every), 1)
         lines.append(f"\n### {case['objects']:,} objects, {layout}, {case['delay_ms']} ms delay\n")
-        lines.append("| tool | objects/s (median) | ours / tool | cpu s (median) | peak RSS MB |")
-        lines.append("|---|---:|---:|---:|---:|")
+        lines.append(f"CPU time stolen from this machine during the timed runs: {stolen:.1f}%.\n")
+        lines.append("| tool | objects/s (median) | slowest – fastest round | ours / tool | cpu s (median) "
+                     "| Garage cpu s (median) | peak RSS MB |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
         for tool, r in sorted(rate.items(), key=lambda kv: -kv[1]):
             runs = samples[tool]
+            spread = f"{n / max(s.wall for s in runs):,.0f} – {n / min(s.wall for s in runs):,.0f}"
             cpu = median([s.cpu for s in runs])
+            store = median([s.store_cpu for s in runs])
             rss = max(s.rss_mb for s in runs)
             mark = " (best floor)" if tool == best_floor else ""
-            lines.append(f"| {tool}{mark} | {r:,.0f} | {ours / r:.2f} | {cpu:.2f} | {rss:.1f} |")
+            lines.append(f"| {tool}{mark} | {r:,.0f} | {spread} | {ours / r:.2f} | {cpu:.2f} | {store:.2f} | {rss:.1f} |")
         case["summary"] = {"ours": ours, "floor": floors[best_floor], "best_floor": best_floor,
                            **{t: rate[t] for t in ("s3rm-rs default", "s3rm-rs tuned", "boto3") if t in rate},
                            "ours_rss": max(s.rss_mb for s in samples["del-job"]),
@@ -561,7 +579,9 @@ def main():
         f"(every request held for the delay). Rounds: {args.rounds} (100,000 objects: {args.rounds_large}), tools "
         f"alternating; the median is shown. "
         f"Time runs from process start to the end of the deletion (del-job: to its answer to the "
-        f"runtime API stand-in), so start-up is included for every tool. s3rm-rs tuned: `{args.s3rm_tuned}`.",
+        f"runtime API stand-in), so start-up is included for every tool. s3rm-rs tuned: `{args.s3rm_tuned}`. "
+        f"Garage cpu is the store's own CPU time during a run: on two cores shared with the client it "
+        f"bounds every tool, and it varies from round to round for the same work, hence the spread.",
         *summary, *cold_lines, "\n## Throughput, every tool", *tables, "",
     ])
     # The analysis written by hand below the marker survives a new run.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 const P1: &str = "p1";
 
-/// A world whose function reaches Garage through a proxy, and a job of `objects` beside a
-/// neighbour.
+/// A world whose function reaches Garage through a proxy, and a job of `objects` in 8 folders
+/// beside a neighbour.
 struct Faulty {
     world: World,
     proxy: Proxy,
@@ -22,6 +22,11 @@ struct Faulty {
 }
 
 async fn faulty(label: &str, objects: usize, env: &[(&str, &str)]) -> Faulty {
+    faulty_in(label, objects, 8, env).await
+}
+
+/// As [`faulty`], with the job's objects in `folders` sub-folders (0: flat).
+async fn faulty_in(label: &str, objects: usize, folders: usize, env: &[(&str, &str)]) -> Faulty {
     let garage: std::net::SocketAddr =
         std::env::var("AWS_ENDPOINT_URL").unwrap().trim_start_matches("http://").parse().unwrap();
     let proxy =
@@ -30,7 +35,7 @@ async fn faulty(label: &str, objects: usize, env: &[(&str, &str)]) -> Faulty {
     let mut env = env.to_vec();
     env.push(("AWS_ENDPOINT_URL_S3", &url));
     let world = World::with_env(label, "", &env).await;
-    let job = world.jobs.seed_job("", &JobSpec::new(P1, "job").objects(objects, 8)).await;
+    let job = world.jobs.seed_job("", &JobSpec::new(P1, "job").objects(objects, folders)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "job0").objects(20, 2)).await;
     Faulty { world, proxy, job, neighbour }
 }
@@ -141,6 +146,26 @@ async fn full_list_pages_are_read_a_quarter_of_the_list_slots_at_a_time() {
     f.assert_survives("full pages held for 150 ms each", std::slice::from_ref(&full_pages)).await;
     assert_eq!(full_pages.fired(), 8, "one full page per folder");
     assert_eq!(full_pages.peak_at_once(), 2, "8 probes, but 2 full pages side by side");
+}
+
+#[tokio::test]
+async fn a_range_cut_a_page_long_is_not_listed_a_full_page_past_its_end() {
+    // 5,000 keys in one folder, `part-000000` to `part-004999`. Its probe reads 1,100 keys, and
+    // with 8 list slots the rest is cut where the thousands step: ranges up to `part-002`,
+    // `part-003`, `part-004`, `part-005` and past it. The ranges after `part-002` and `part-003`
+    // hold exactly a page and more keys follow them, so their first page cannot show where they
+    // end: a short page after each asks.
+    let f = faulty_in("tails", 5_000, 0, &[("LIST_CONCURRENCY", "8")]).await;
+    let short_pages = fault(Match::Contains("max-keys=100".into()), Action::Stall(Duration::ZERO));
+    let full_pages = fault(Match::ListObjects, Action::Stall(Duration::ZERO));
+    f.inject(vec![short_pages.clone(), full_pages.clone()]);
+    f.assert_survives("a flat folder cut into ranges", &[short_pages.clone(), full_pages.clone()])
+        .await;
+    // The probe's second page, one for each of the 5 ranges; two full pages more without the
+    // short ones, each read wholly past its range.
+    assert_eq!(full_pages.fired(), 6, "full pages");
+    // The two probes (the job's root, then `output/`) and the two ranges' tails.
+    assert_eq!(short_pages.fired(), 4, "short pages");
 }
 
 #[tokio::test]

@@ -17,6 +17,8 @@
 //!
 //! A large flat folder would still be one chain. So while few listings run, the rest of a
 //! folder after a page is cut into key ranges (ranges.rs), and the ranges are listed side by side.
+//! A range whose first page ends before the range does asks for a short page next
+//! ([`Start::Tail`]), since it most likely holds only a few keys more, or none.
 //!
 //! Listing runs ahead of deleting, as far as the backlog allows (backlog.rs): a request goes out
 //! only once the backlog has room and a slot for its page is reserved in the pages channel.
@@ -50,6 +52,7 @@ const MAX_FANOUT: usize = 32;
 const RANGE_BUDGET: usize = 256;
 /// Entries (keys and sub-folders) a probe asks for before it asks for a full page: enough for
 /// a small folder whole, few enough that rolling up large sub-folders costs the store little.
+/// A range's tail ([`Start::Tail`]) asks for as many.
 const PROBE_KEYS: i32 = 100;
 
 /// Lists every object under `root` in `bucket`, but `keep`, and sends them in pages.
@@ -94,6 +97,9 @@ enum Start {
     After(String),
     /// Where the last page ended.
     Token(String),
+    /// Where the first page of a range cut about a page long ended without reaching the range's
+    /// end: most likely just before it, so a short page asks, not a full one read past it.
+    Tail(String),
 }
 
 enum Done<'a> {
@@ -170,7 +176,7 @@ impl Lister<'_> {
                 (true, Some(token)) if subfolders.is_empty() => {
                     let cuts = cuts_after(&prefix, &listed, None, cut_room);
                     ranges_left -= cuts.len();
-                    ranges(prefix, token, None, &cuts)
+                    ranges(prefix, Start::Token(token), None, &cuts)
                 }
                 // Too wide, or large and mixed: the probe's keys are dropped, the folder listed
                 // whole.
@@ -248,11 +254,19 @@ impl Lister<'_> {
                     return Ok(cut_short);
                 }
                 let request = list(&prefix).delimiter("/");
-                let (request, after) = match start {
-                    Start::After(key) => (request.start_after(&key), Some(key)),
-                    Start::Token(token) => (request.continuation_token(token), None),
+                let (request, after, short) = match start {
+                    Start::After(key) => (request.start_after(&key), Some(key), false),
+                    Start::Token(token) => (request.continuation_token(token), None, false),
+                    Start::Tail(token) => {
+                        (request.continuation_token(token).max_keys(PROBE_KEYS), None, true)
+                    }
                 };
-                let listed = self.full_page(request.send());
+                let listed = async {
+                    match short {
+                        true => request.send().await,
+                        false => self.full_page(request.send()).await,
+                    }
+                };
                 let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
                     return Ok(cut_short);
                 };
@@ -307,7 +321,15 @@ impl Lister<'_> {
         let mut cuts = Vec::new();
         if let Some(token) = token.filter(|_| truncated && !ended) {
             cuts = cuts_after(&prefix, &listed, upto.as_deref(), room);
-            jobs.extend(ranges(prefix, token, upto, &cuts));
+            // Cut where a counter steps, a range often holds exactly a page (after `data-0002`
+            // up to `data-0003`: `data-0002000` to `data-0002999`), so its first page ends
+            // just before the range does, and a full page after it would be read past the
+            // range for nothing.
+            let start = match after.is_some() && upto.is_some() && cuts.is_empty() {
+                true => Start::Tail(token),
+                false => Start::Token(token),
+            };
+            jobs.extend(ranges(prefix, start, upto, &cuts));
         }
         self.send(slot, listed);
         (jobs, cuts.len())
@@ -445,12 +467,12 @@ pub(super) fn full_pages_in_flight(concurrency: usize) -> usize {
     (concurrency / 4).max(1)
 }
 
-/// The range jobs that list the rest of a range from `token`, cut at `cuts` (in order).
-fn ranges(prefix: String, token: String, upto: Option<String>, cuts: &[String]) -> Vec<Job> {
+/// The range jobs that list the rest of a range from `first`, cut at `cuts` (in order).
+fn ranges(prefix: String, first: Start, upto: Option<String>, cuts: &[String]) -> Vec<Job> {
     if !cuts.is_empty() {
         tracing::debug!(prefix, ranges = cuts.len() + 1, "folder cut into key ranges");
     }
-    let starts = std::iter::once(Start::Token(token)).chain(cuts.iter().cloned().map(Start::After));
+    let starts = std::iter::once(first).chain(cuts.iter().cloned().map(Start::After));
     let ends = cuts.iter().cloned().map(Some).chain(std::iter::once(upto));
     starts
         .zip(ends)
@@ -530,17 +552,19 @@ mod tests {
         assert!(futures_util::poll!(deleting.as_mut()).is_ready());
     }
 
-    /// What a range keeps of a page (keys and sub-folders), and where it goes on.
+    /// What a range keeps of a page (keys and sub-folders), and where it goes on: with a short
+    /// page or a full one, from which token. `after`: the range's start, when the page is the
+    /// range's first.
     fn range_of(
         page: &ListObjectsV2Output,
-        after: &str,
+        after: Option<&str>,
         upto: &str,
-    ) -> (Vec<String>, Option<String>) {
+    ) -> (Vec<String>, Option<(&'static str, String)>) {
         let (client, backlog) = (client(), Backlog::default());
         let lister = lister(&client, &backlog);
         let (pages, mut received) = mpsc::channel(1);
         let slot = pages.try_reserve().expect("a free slot");
-        let bounds = (Some(format!("j/{after}")), Some(format!("j/{upto}")));
+        let bounds = (after.map(|after| format!("j/{after}")), Some(format!("j/{upto}")));
         let (rest, _) = lister.range_page("j/".into(), bounds, page, slot, 0);
         let mut kept: Vec<String> = match received.try_recv() {
             Ok(page) => page.into_objects().map(|o| o.key).collect(),
@@ -550,7 +574,8 @@ mod tests {
         for job in rest {
             match job {
                 Job::Chain { prefix } => kept.push(prefix),
-                Job::Range { start: Start::Token(token), .. } => next = Some(token),
+                Job::Range { start: Start::Tail(token), .. } => next = Some(("short", token)),
+                Job::Range { start: Start::Token(token), .. } => next = Some(("full", token)),
                 _ => panic!("a range page leads to sub-folder chains and its own next page"),
             }
         }
@@ -570,19 +595,23 @@ mod tests {
 
     #[test]
     fn a_range_keeps_exactly_its_keys_whatever_the_store_sent() {
-        // A page from where the range starts: it goes on while nothing is past its end.
+        // A page from where the range starts: it goes on while nothing is past its end, with a
+        // short page, since the range most likely ends soon after its first page.
         let inside = page(&["b1", "b2"], &["b3/"], true);
+        let kept = vec!["j/b1".into(), "j/b2".into(), "j/b3/".into()];
         assert_eq!(
-            range_of(&inside, "b", "c"),
-            (vec!["j/b1".into(), "j/b2".into(), "j/b3/".into()], Some("next".into()))
+            range_of(&inside, Some("b"), "c"),
+            (kept.clone(), Some(("short", "next".into())))
         );
+        // A later page of a range that goes on: it goes on with full pages.
+        assert_eq!(range_of(&inside, None, "c"), (kept, Some(("full", "next".into()))));
         // The end key itself is in; past it the range has ended, whether the page is
         // truncated or not.
         let across = page(&["bz", "c", "c0", "d"], &["c/"], true);
-        assert_eq!(range_of(&across, "b", "c"), (vec!["j/bz".into(), "j/c".into()], None));
+        assert_eq!(range_of(&across, Some("b"), "c"), (vec!["j/bz".into(), "j/c".into()], None));
         // A store that ignored `start-after`: keys at or before the start are another range's.
         let from_the_top = page(&["a", "b", "b1"], &["a/"], false);
-        assert_eq!(range_of(&from_the_top, "b", "c"), (vec!["j/b1".into()], None));
+        assert_eq!(range_of(&from_the_top, Some("b"), "c"), (vec!["j/b1".into()], None));
     }
 
     #[test]

@@ -161,6 +161,8 @@ pub enum Action {
     Reset,
     /// Wait this long before forwarding: slower than a client's timeouts.
     Stall(Duration),
+    /// Forward unchanged: the rule only counts the requests it matches (`Fault::fired`).
+    Forward,
 }
 
 /// A running proxy; stops when dropped.
@@ -268,7 +270,9 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Response<
     let fault = settings.faults.iter().find(|f| f.fires(request.method(), &path));
     let _acting = fault.map(Fault::acting);
     match fault.map(|f| f.action.clone()) {
-        None => Ok(forward(shared, request.map(|b| b.boxed()), &path).await),
+        None | Some(Action::Forward) => {
+            Ok(forward(shared, request.map(|b| b.boxed()), &path).await)
+        }
         Some(Action::Reply { status, code }) => Ok(s3_error(status, &code)),
         Some(Action::ErrorIn200 { code }) => Ok(s3_error(200, &code)),
         Some(Action::Reset) => Err(Dropped::Reset),

@@ -254,11 +254,12 @@ impl Lister<'_> {
                     return Ok(cut_short);
                 }
                 let request = list(&prefix).delimiter("/");
-                let (request, after, short) = match start {
-                    Start::After(key) => (request.start_after(&key), Some(key), false),
-                    Start::Token(token) => (request.continuation_token(token), None, false),
+                let short = matches!(start, Start::Tail(_));
+                let (request, after) = match start {
+                    Start::After(key) => (request.start_after(&key), Some(key)),
+                    Start::Token(token) => (request.continuation_token(token), None),
                     Start::Tail(token) => {
-                        (request.continuation_token(token).max_keys(PROBE_KEYS), None, true)
+                        (request.continuation_token(token).max_keys(PROBE_KEYS), None)
                     }
                 };
                 let listed = async {

@@ -160,16 +160,20 @@ async fn run(
         .transpose()?;
 
     let bucket = &layout.data.bucket;
-    let record_bytes = store
-        .read_small(bucket, &layout.record_key)
-        .await
-        .map_err(|err| store_error(job_id, err))?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "job {job_id} does not exist in project {}",
-                request.project_id
-            ))
-        })?;
+    // Whether the buckets keep versions is asked once per process; beside the record, the
+    // question costs no round trip of its own.
+    let buckets: Vec<&str> = config_folder
+        .iter()
+        .map(|folder| folder.bucket.as_str())
+        .chain([bucket.as_str()])
+        .collect();
+    let (record, ()) = tokio::join!(
+        store.read_small(bucket, &layout.record_key),
+        store.learn_versioning(&buckets)
+    );
+    let record_bytes = record.map_err(|err| store_error(job_id, err))?.ok_or_else(|| {
+        ApiError::NotFound(format!("job {job_id} does not exist in project {}", request.project_id))
+    })?;
     let record = JobRecord::parse(&record_bytes, job_id)?;
     record.admit(request)?;
 

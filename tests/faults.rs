@@ -149,6 +149,17 @@ async fn full_list_pages_are_read_a_quarter_of_the_list_slots_at_a_time() {
 }
 
 #[tokio::test]
+async fn the_bucket_versioning_is_asked_beside_the_record() {
+    // A fresh function knows nothing of the bucket: its first two requests are the job's record
+    // and the bucket's versioning, each held long enough to overlap if they go side by side.
+    let f = faulty("versioning-beside-record", 200, &[]).await;
+    let first_two = fault(Match::Any, Action::Stall(Duration::from_millis(300))).times(2);
+    f.inject(vec![first_two.clone()]);
+    f.assert_survives("the first two requests held", std::slice::from_ref(&first_two)).await;
+    assert_eq!(first_two.peak_at_once(), 2, "the record and the versioning, side by side");
+}
+
+#[tokio::test]
 async fn a_range_cut_a_page_long_is_not_listed_a_full_page_past_its_end() {
     // 5,000 keys in one folder, `part-000000` to `part-004999`. Its probe reads 1,100 keys, and
     // with 8 list slots the rest is cut where the thousands step: ranges up to `part-002`,

@@ -167,6 +167,16 @@ impl Store {
         Ok(versioned)
     }
 
+    /// Asks whether each of `buckets` keeps versions, side by side, so that the deletions that
+    /// follow find the answers known. A failure is not kept: the deletion asks again and
+    /// reports it.
+    pub async fn learn_versioning(&self, buckets: &[&str]) {
+        let mut buckets = buckets.to_vec();
+        buckets.sort_unstable();
+        buckets.dedup();
+        futures_util::future::join_all(buckets.into_iter().map(|b| self.is_versioned(b))).await;
+    }
+
     /// The object's bytes, or `None` when there is no such object.
     pub async fn read_small(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let response = match self.client().get_object().bucket(bucket).key(key).send().await {

@@ -1,10 +1,10 @@
 //! Concurrency that follows the store, as TCP's congestion control does. Every DeleteObjects
-//! request holds a slot. It starts with a few slots and adds one per success (slow start: the
-//! slots double every round) up to the configured maximum, so that a store that is already
-//! saturated is not handed a queue of requests that only add latency. A throttled request
-//! (SlowDown, 503) halves the slots, once per round: requests that started before the last
-//! decrease do not decrease again. After a decrease, a run of `limit` successes adds one slot
-//! (additive increase).
+//! request holds a slot. It starts with every slot the configuration allows: a slow start from 4
+//! slots cost 0.1-0.3 s of a 20,000-object job at 30 ms (Garage deletes a request's keys one after
+//! another, so a few requests leave it half idle), and a store that is saturated says so. A
+//! throttled request (SlowDown, 503) halves the slots, once per round: requests that started before
+//! the last decrease do not decrease again. After a decrease, a run of `limit` successes adds one
+//! slot back (additive increase), up to the maximum.
 
 use std::sync::Mutex;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -15,13 +15,8 @@ pub(super) struct Throttle {
     max: usize,
 }
 
-/// Slots at the start.
-const INITIAL: usize = 4;
-
 struct State {
     limit: usize,
-    /// Until the first throttled reply, every success adds a slot.
-    slow_start: bool,
     /// Slots to retire as requests give them back, after a decrease.
     debt: usize,
     successes: usize,
@@ -37,9 +32,8 @@ pub(super) struct Slot<'a> {
 
 impl Throttle {
     pub fn new(max: usize) -> Throttle {
-        let limit = INITIAL.min(max);
-        let state = State { limit, slow_start: true, debt: 0, successes: 0, round: 0 };
-        Throttle { slots: Semaphore::new(limit), state: Mutex::new(state), max }
+        let state = State { limit: max, debt: 0, successes: 0, round: 0 };
+        Throttle { slots: Semaphore::new(max), state: Mutex::new(state), max }
     }
 
     pub async fn slot(&self) -> Slot<'_> {
@@ -58,13 +52,11 @@ impl Throttle {
             state.debt -= self.slots.forget_permits(state.debt);
             state.limit = target;
             state.successes = 0;
-            state.slow_start = false;
             state.round += 1;
             tracing::info!(concurrency = target, "store throttled: fewer requests in flight");
         } else if !throttled {
             state.successes += 1;
-            let grow = state.slow_start || state.successes >= state.limit;
-            if grow && state.limit < self.max {
+            if state.successes >= state.limit && state.limit < self.max {
                 state.successes = 0;
                 state.limit += 1;
                 if state.debt > 0 {
@@ -96,28 +88,23 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn slots_double_every_round_until_the_maximum() {
+    async fn every_slot_is_open_from_the_start() {
         let throttle = Throttle::new(16);
-        assert_eq!(throttle.limit(), INITIAL);
-        for expected in [8, 16, 16] {
-            let slots: Vec<Slot> =
-                futures_util::future::join_all((0..throttle.limit()).map(|_| throttle.slot()))
-                    .await;
-            for slot in slots {
-                throttle.done(slot, false);
-            }
-            assert_eq!(throttle.limit(), expected);
-            assert_eq!(throttle.slots.available_permits(), expected);
+        assert_eq!(throttle.limit(), 16);
+        let slots: Vec<Slot> =
+            futures_util::future::join_all((0..16).map(|_| throttle.slot())).await;
+        assert_eq!(throttle.slots.available_permits(), 0);
+        for slot in slots {
+            throttle.done(slot, false);
         }
+        // Successes at the maximum add nothing.
+        assert_eq!(throttle.limit(), 16);
+        assert_eq!(throttle.slots.available_permits(), 16);
     }
 
     #[tokio::test]
     async fn throttling_halves_once_per_round_and_successes_win_slots_back() {
         let throttle = Throttle::new(16);
-        for _ in 0..12 {
-            let slot = throttle.slot().await;
-            throttle.done(slot, false);
-        }
         let slots: Vec<Slot> =
             futures_util::future::join_all((0..16).map(|_| throttle.slot())).await;
         // All sixteen in flight come back throttled: one halving, not four.

@@ -155,7 +155,8 @@ async fn the_bucket_versioning_is_asked_beside_the_record() {
     let f = faulty("versioning-beside-record", 200, &[]).await;
     let first_two = fault(Match::Any, Action::Stall(Duration::from_millis(300))).times(2);
     f.inject(vec![first_two.clone()]);
-    f.assert_survives("the first two requests held", std::slice::from_ref(&first_two)).await;
+    let case = "the record and the versioning reads held 300 ms each";
+    f.assert_survives(case, std::slice::from_ref(&first_two)).await;
     assert_eq!(first_two.peak_at_once(), 2, "the record and the versioning, side by side");
 }
 

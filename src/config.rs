@@ -21,6 +21,11 @@
 use crate::request::is_bucket_name;
 use std::time::Duration;
 
+/// Enough hand-ons for about 100 million objects: at S3's 3,500 deletions a second in a prefix,
+/// a 15-minute invocation deletes some 3 million objects, so 100 hops leave a threefold margin
+/// (or room for a 5-minute timeout).
+pub const DEFAULT_MAX_HOPS: u32 = 100;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub job_bucket: String,
@@ -35,7 +40,54 @@ pub struct Config {
     pub http_budget: Duration,
     /// Kept before Lambda's deadline to hand the rest of a deletion on.
     pub deadline_margin: Duration,
+    /// Who may ask for a deletion without a user token.
+    pub trust: Trust,
+    /// Invocations a deletion may hand on through its ticket before the chain stops.
+    pub max_hops: u32,
     pub s3: S3Settings,
+}
+
+/// The callers and event senders trusted without a user token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// The only EventBridge `source` whose "Delete Job" events are honoured.
+    pub event_source: String,
+    /// Accounts, besides the function's own, whose EventBridge events are honoured.
+    pub accounts: Vec<String>,
+    /// IAM principals that may call the HTTP API with IAM auth.
+    pub principals: Vec<PrincipalPattern>,
+}
+
+/// An IAM ARN, or a prefix of one when it ends with `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalPattern(String);
+
+impl PrincipalPattern {
+    /// `arn:PARTITION:iam|sts::ACCOUNT:RESOURCE`, a `*` only at the end of the resource: a
+    /// pattern always names one account, so no pattern can trust every caller.
+    pub fn parse(text: &str) -> Option<PrincipalPattern> {
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts[..] else { return None };
+        let stem = resource.strip_suffix('*').unwrap_or(resource);
+        let fixed = [arn, partition, service, region, account, stem];
+        let well_formed = arn == "arn"
+            && !partition.is_empty()
+            && matches!(service, "iam" | "sts")
+            && region.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !stem.is_empty()
+            && fixed.iter().all(|part| !part.contains('*'));
+        well_formed.then(|| PrincipalPattern(text.to_owned()))
+    }
+
+    /// Whether `arn` is the pattern, or starts with it when the pattern ends with `*`.
+    pub fn matches(&self, arn: &str) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => arn.starts_with(prefix),
+            None => arn == self.0,
+        }
+    }
 }
 
 /// Whether buckets keep versions, which deleting must then remove one by one.
@@ -118,19 +170,19 @@ impl Config {
             ));
         }
 
-        let mut config_buckets = Vec::new();
-        for bucket in get("CONFIG_BUCKETS").unwrap_or_default().split(',') {
-            let bucket = bucket.trim();
-            if bucket.is_empty() {
-                continue;
-            }
-            if !is_bucket_name(bucket) {
-                return Err(fail(
-                    "CONFIG_BUCKETS",
-                    format!("{bucket:?} is not a valid bucket name"),
-                ));
-            }
-            config_buckets.push(bucket.to_owned());
+        // A comma-separated list; empty items are ignored.
+        let list = |name: &'static str| -> Vec<String> {
+            get(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let config_buckets = list("CONFIG_BUCKETS");
+        if let Some(bad) = config_buckets.iter().find(|b| !is_bucket_name(b)) {
+            return Err(fail("CONFIG_BUCKETS", format!("{bad:?} is not a valid bucket name")));
         }
 
         let project_claim = get("PROJECT_CLAIM").unwrap_or_else(|| "project_id".into());
@@ -181,6 +233,30 @@ impl Config {
             endpoint: get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL")),
         };
 
+        let event_source = get("EVENT_SOURCE").unwrap_or_else(|| "res.jobs".into());
+        let accounts = list("TRUSTED_ACCOUNTS");
+        if let Some(bad) =
+            accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(fail("TRUSTED_ACCOUNTS", format!("{bad:?} is not a 12-digit account id")));
+        }
+        let principals = list("TRUSTED_PRINCIPALS")
+            .iter()
+            .map(|text| {
+                PrincipalPattern::parse(text).ok_or_else(|| {
+                    fail(
+                        "TRUSTED_PRINCIPALS",
+                        format!(
+                            "{text:?} is not an IAM ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), \
+                             with at most a trailing '*'"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let trust = Trust { event_source, accounts, principals };
+        let max_hops = number("MAX_HOPS", DEFAULT_MAX_HOPS.into(), 1..=10_000)? as u32;
+
         Ok(Config {
             job_bucket,
             job_prefix,
@@ -190,6 +266,8 @@ impl Config {
             versioning,
             http_budget,
             deadline_margin,
+            trust,
+            max_hops,
             s3,
         })
     }
@@ -216,6 +294,9 @@ mod tests {
         assert_eq!(c.s3.endpoint, None);
         assert_eq!(c.http_budget, Duration::from_secs(25));
         assert_eq!(c.deadline_margin, Duration::from_secs(3));
+        assert_eq!(c.trust.event_source, "res.jobs");
+        assert!(c.trust.accounts.is_empty() && c.trust.principals.is_empty());
+        assert_eq!(c.max_hops, DEFAULT_MAX_HOPS);
         assert_eq!(config(&[]).unwrap_err().name, "JOB_BUCKET");
         assert_eq!(config(&[("JOB_BUCKET", " ")]).unwrap_err().name, "JOB_BUCKET");
     }
@@ -235,9 +316,20 @@ mod tests {
             ("HTTP_BUDGET_MS", "10000"),
             ("DEADLINE_MARGIN_MS", "500"),
             ("BUCKET_VERSIONING", "on"),
+            ("EVENT_SOURCE", "acme.jobs"),
+            ("TRUSTED_ACCOUNTS", "111122223333, 444455556666"),
+            (
+                "TRUSTED_PRINCIPALS",
+                "arn:aws:iam::111122223333:role/cleanup-*,arn:aws:iam::111122223333:user/ops",
+            ),
+            ("MAX_HOPS", "7"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:3900"),
         ])
         .unwrap();
+        assert_eq!(c.trust.event_source, "acme.jobs");
+        assert_eq!(c.trust.accounts, ["111122223333", "444455556666"]);
+        assert_eq!(c.trust.principals.len(), 2);
+        assert_eq!(c.max_hops, 7);
         assert_eq!(c.job_prefix, "res/");
         assert_eq!(c.config_buckets, ["cfg-a", "cfg-b"]);
         assert_eq!(c.project_claim, "custom:project");
@@ -251,6 +343,17 @@ mod tests {
         assert_eq!(c.deadline_margin, Duration::from_millis(500));
         assert_eq!(c.versioning, Versioning::On);
         assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
+    }
+
+    #[test]
+    fn principal_patterns_match_exactly_or_by_their_prefix() {
+        let prefix = PrincipalPattern::parse("arn:aws:iam::111122223333:role/cleanup-*").unwrap();
+        assert!(prefix.matches("arn:aws:iam::111122223333:role/cleanup-nightly"));
+        assert!(!prefix.matches("arn:aws:iam::111122223333:role/other"));
+        assert!(!prefix.matches("arn:aws:iam::999922223333:role/cleanup-nightly"));
+        let exact = PrincipalPattern::parse("arn:aws:iam::111122223333:user/ops").unwrap();
+        assert!(exact.matches("arn:aws:iam::111122223333:user/ops"));
+        assert!(!exact.matches("arn:aws:iam::111122223333:user/ops2"));
     }
 
     #[test]
@@ -281,6 +384,14 @@ mod tests {
             ("HTTP_BUDGET_MS", "999"),
             ("DEADLINE_MARGIN_MS", "60001"),
             ("BUCKET_VERSIONING", "yes"),
+            ("TRUSTED_ACCOUNTS", "12345"),
+            ("TRUSTED_PRINCIPALS", "*"),
+            ("TRUSTED_PRINCIPALS", "arn:*"),
+            ("TRUSTED_PRINCIPALS", "arn:aws:iam::*:role/x"),
+            ("TRUSTED_PRINCIPALS", "arn:aws:iam::111122223333:*"),
+            ("TRUSTED_PRINCIPALS", "arn:aws:s3:::bucket"),
+            ("TRUSTED_PRINCIPALS", "arn:aws:iam::111122223333:role/*x"),
+            ("MAX_HOPS", "0"),
         ] {
             let mut vars = vec![("JOB_BUCKET", "jobs")];
             vars.push((name, value));

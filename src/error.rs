@@ -27,6 +27,9 @@ pub enum ApiError {
     #[error("The token does not grant access to project {0}.")]
     ForeignProject(String),
 
+    #[error("The IAM principal {0:?} is not trusted to delete jobs.")]
+    UntrustedPrincipal(String),
+
     #[error("Resource is not found: {0}.")]
     NotFound(String),
 
@@ -93,7 +96,7 @@ impl ApiError {
             | ApiError::MissingParameter(_)
             | ApiError::InvalidContent(_) => 400,
             ApiError::TokenMissing | ApiError::TokenUnresolved => 401,
-            ApiError::ForeignProject(_) => 403,
+            ApiError::ForeignProject(_) | ApiError::UntrustedPrincipal(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::JobBusy { .. } => 409,
@@ -113,7 +116,7 @@ impl ApiError {
             ApiError::InvalidContent(_) => "res.1006",
             ApiError::TokenMissing => "res.1019",
             ApiError::TokenUnresolved => "res.2301",
-            ApiError::ForeignProject(_) => "res.1012",
+            ApiError::ForeignProject(_) | ApiError::UntrustedPrincipal(_) => "res.1012",
             ApiError::NotFound(_) => "res.3301",
             ApiError::MethodNotAllowed(_) => "res.1007",
             ApiError::JobBusy { .. } => "res.1024",

@@ -8,8 +8,13 @@
 //! | HTTP API, Lambda authorizer | `requestContext.authorizer.lambda[PROJECT_CLAIM]` |
 //! | REST API, Cognito authorizer | `requestContext.authorizer.claims[PROJECT_CLAIM]` |
 //! | REST API, Lambda authorizer | `requestContext.authorizer[PROJECT_CLAIM]` |
-//! | IAM (Function URL or route with AWS_IAM auth) | none: a trusted service principal, any project |
+//! | IAM (Function URL or route with AWS_IAM auth) | none: any project, when `TRUSTED_PRINCIPALS` names the caller |
+//!
+//! An IAM caller is anyone whose AWS credentials may invoke the URL or route: in an account, that
+//! can include roles of identity-pool guests and of other accounts. So no IAM caller is trusted
+//! unless its ARN matches `TRUSTED_PRINCIPALS`; a session of an assumed role matches as its role.
 
+use crate::config::PrincipalPattern;
 use crate::error::ApiError;
 use crate::request::Id;
 use lambda_http::aws_lambda_events::apigw::{
@@ -19,16 +24,20 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    /// Signed with AWS credentials (SigV4) that IAM allowed to invoke this route or URL.
-    Service,
+    /// Signed with AWS credentials (SigV4) that IAM allowed to invoke this route or URL: the
+    /// signer's ARN, empty when the context names none.
+    Principal(String),
     /// A user or client of one project.
     Project(String),
 }
 
 impl Caller {
-    pub fn authorize(&self, project_id: &Id) -> Result<(), ApiError> {
+    /// Whether the caller may delete in `project_id`: its own project, or any project for an
+    /// IAM principal that `trusted` names.
+    pub fn authorize(&self, project_id: &Id, trusted: &[PrincipalPattern]) -> Result<(), ApiError> {
         match self {
-            Caller::Service => Ok(()),
+            Caller::Principal(arn) if is_trusted(arn, trusted) => Ok(()),
+            Caller::Principal(arn) => Err(ApiError::UntrustedPrincipal(arn.clone())),
             Caller::Project(own) if own == project_id.as_str() => Ok(()),
             Caller::Project(_) => Err(ApiError::ForeignProject(project_id.to_string())),
         }
@@ -40,8 +49,8 @@ impl Caller {
         claim: &str,
     ) -> Result<Caller, ApiError> {
         let Some(authorizer) = authorizer else { return Err(ApiError::TokenMissing) };
-        if authorizer.iam.is_some() {
-            return Ok(Caller::Service);
+        if let Some(iam) = &authorizer.iam {
+            return Ok(Caller::Principal(iam.user_arn.clone().unwrap_or_default()));
         }
         if let Some(jwt) = &authorizer.jwt {
             return project(jwt.claims.get(claim).map(String::as_str));
@@ -65,11 +74,28 @@ impl Caller {
             return project(fields.get(claim).and_then(Value::as_str));
         }
         // AWS_IAM auth leaves the authorizer empty and names the signer in `identity`.
-        if context.identity.user_arn.as_deref().is_some_and(|arn| !arn.is_empty()) {
-            return Ok(Caller::Service);
+        if let Some(arn) = context.identity.user_arn.as_deref().filter(|arn| !arn.is_empty()) {
+            return Ok(Caller::Principal(arn.to_owned()));
         }
         Err(ApiError::TokenMissing)
     }
+}
+
+/// Whether a pattern names `arn`, or the role of an assumed-role session:
+/// `arn:aws:sts::111122223333:assumed-role/cleanup/session` acts as
+/// `arn:aws:iam::111122223333:role/cleanup` (a session's ARN drops the role's path).
+fn is_trusted(arn: &str, trusted: &[PrincipalPattern]) -> bool {
+    let role = role_of_session(arn);
+    !arn.is_empty()
+        && trusted.iter().any(|p| p.matches(arn) || role.as_deref().is_some_and(|r| p.matches(r)))
+}
+
+fn role_of_session(arn: &str) -> Option<String> {
+    let (head, resource) = arn.rsplit_once(':')?;
+    let (partition_and_service, account) = head.strip_prefix("arn:")?.split_once("::")?;
+    let partition = partition_and_service.strip_suffix(":sts")?;
+    let (role, _session) = resource.strip_prefix("assumed-role/")?.split_once('/')?;
+    Some(format!("arn:{partition}:iam::{account}:role/{role}"))
 }
 
 fn project(claim: Option<&str>) -> Result<Caller, ApiError> {
@@ -101,15 +127,19 @@ mod tests {
         Id::parse("project_id", s).unwrap()
     }
 
+    fn patterns(texts: &[&str]) -> Vec<PrincipalPattern> {
+        texts.iter().map(|t| PrincipalPattern::parse(t).unwrap()).collect()
+    }
+
     #[test]
     fn http_api_jwt_claims_name_the_project() {
         let caller =
             http_api(json!({"jwt": {"claims": {"project_id": "p1", "sub": "u"}, "scopes": null}}));
         assert_eq!(caller, Ok(Caller::Project("p1".into())));
-        assert!(caller.unwrap().authorize(&id("p1")).is_ok());
+        assert!(caller.unwrap().authorize(&id("p1"), &[]).is_ok());
         let err = http_api(json!({"jwt": {"claims": {"project_id": "p1"}}}))
             .unwrap()
-            .authorize(&id("p10"));
+            .authorize(&id("p10"), &[]);
         assert_eq!(err.unwrap_err().code(), "res.1012");
     }
 
@@ -124,15 +154,63 @@ mod tests {
     }
 
     #[test]
-    fn iam_callers_are_trusted_services() {
+    fn iam_callers_are_trusted_only_when_named() {
+        let role = "arn:aws:iam::111122223333:role/cleanup-nightly";
         let caller =
-            http_api(json!({"iam": {"accessKey": "AKIA", "accountId": "1", "userArn": "arn:x"}}));
-        assert_eq!(caller, Ok(Caller::Service));
-        assert!(Caller::Service.authorize(&id("any")).is_ok());
-        let rest = rest_api(
-            json!({"identity": {"userArn": "arn:aws:iam::1:user/x", "sourceIp": "1.2.3.4"}}),
+            http_api(json!({"iam": {"accessKey": "AKIA", "accountId": "1", "userArn": role}}));
+        assert_eq!(caller, Ok(Caller::Principal(role.into())));
+        let caller = caller.unwrap();
+        // By default no IAM caller is trusted.
+        let err = caller.authorize(&id("any"), &[]).unwrap_err();
+        assert_eq!((err.status(), err.code()), (403, "res.1012"));
+        assert!(caller.authorize(&id("any"), &patterns(&[role])).is_ok());
+        assert!(
+            caller
+                .authorize(&id("any"), &patterns(&["arn:aws:iam::111122223333:role/cleanup-*"]))
+                .is_ok()
         );
-        assert_eq!(rest, Ok(Caller::Service));
+        let others = patterns(&[
+            "arn:aws:iam::111122223333:role/cleanup",
+            "arn:aws:iam::999922223333:role/cleanup-*",
+            "arn:aws:iam::111122223333:user/cleanup-nightly",
+        ]);
+        assert_eq!(caller.authorize(&id("any"), &others).unwrap_err().code(), "res.1012");
+        let rest = rest_api(json!({"identity": {"userArn": role, "sourceIp": "1.2.3.4"}}));
+        assert_eq!(rest, Ok(Caller::Principal(role.into())));
+    }
+
+    #[test]
+    fn an_assumed_role_session_is_trusted_as_its_role() {
+        let session = "arn:aws:sts::111122223333:assumed-role/cleanup-nightly/i-0abc";
+        let caller = Caller::Principal(session.into());
+        assert!(
+            caller
+                .authorize(&id("p"), &patterns(&["arn:aws:iam::111122223333:role/cleanup-*"]))
+                .is_ok()
+        );
+        assert!(caller.authorize(&id("p"), &patterns(&[session])).is_ok());
+        // A guest of a Cognito identity pool is a session of the pool's role: trusted only if
+        // that role is named.
+        let guest = Caller::Principal(
+            "arn:aws:sts::111122223333:assumed-role/Cognito_PoolUnauth_Role/CognitoIdentityCredentials".into(),
+        );
+        assert!(
+            guest
+                .authorize(&id("p"), &patterns(&["arn:aws:iam::111122223333:role/cleanup-*"]))
+                .is_err()
+        );
+        // An IAM context without an ARN is never trusted.
+        let nameless = Caller::Principal(String::new());
+        assert!(
+            nameless
+                .authorize(&id("p"), &patterns(&["arn:aws:iam::111122223333:role/c*"]))
+                .is_err()
+        );
+        assert_eq!(role_of_session("arn:aws:iam::111122223333:role/x"), None);
+        assert_eq!(
+            role_of_session("arn:aws-cn:sts::111122223333:assumed-role/r/s").as_deref(),
+            Some("arn:aws-cn:iam::111122223333:role/r")
+        );
     }
 
     #[test]

@@ -158,7 +158,7 @@ async fn serve(app: &App, call: HttpCall, budget: Budget) -> Result<Outcome, Api
     }
     let caller = call.caller.clone()?;
     let project_id = Id::parse("project_id", project_in_path)?;
-    caller.authorize(&project_id)?;
+    caller.authorize(&project_id, &app.config.trust.principals)?;
     let request = DeleteRequest::from_http(project_id, &call.query_job_ids, &call.body()?)?;
     tracing::info!(project_id = %request.project_id, job_id = %request.job_id, caller = ?caller, "deleting job");
     deletion::delete_job(&app.store, &app.config, &request, budget).await

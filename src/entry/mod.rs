@@ -13,8 +13,6 @@ mod events;
 mod http;
 mod sqs;
 
-pub use auth::Caller;
-
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::deletion::Outcome;
@@ -57,6 +55,10 @@ pub enum EventError {
          EventBridge \"Delete Job\" or \"Object Created\" event, or an S3 notification"
     )]
     Unrecognised,
+    /// An event that must not be honoured (an untrusted sender, a forged ticket): nothing was
+    /// deleted.
+    #[error("event refused: {0}")]
+    Refused(String),
     #[error("{0}")]
     Failed(#[from] ApiError),
 }
@@ -65,6 +67,7 @@ impl From<EventError> for Diagnostic {
     fn from(err: EventError) -> Diagnostic {
         let error_type = match &err {
             EventError::Unrecognised => "UnrecognisedEvent",
+            EventError::Refused(_) => "EventRefused",
             EventError::Failed(api) => api.code(),
         };
         Diagnostic { error_type: error_type.into(), error_message: err.to_string() }
@@ -81,7 +84,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Event
     } else if records_source == Some("aws:s3") {
         events::s3_notification(app, payload, app.budget(&context)).await
     } else if payload.get("detail-type").is_some() {
-        events::eventbridge(app, payload, app.budget(&context)).await
+        events::eventbridge(app, payload, &context, app.budget(&context)).await
     } else {
         tracing::error!(request_id = %context.request_id, "unrecognised event");
         Err(EventError::Unrecognised)

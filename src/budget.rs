@@ -1,33 +1,47 @@
 //! How long an invocation may work. A deletion never runs into Lambda's timeout: it stops
 //! starting requests before its budget ends, gives up on the ones still in flight when it does
-//! end, and leaves the margin to Lambda's deadline for handing the rest on.
+//! end, and leaves the margin to Lambda's deadline for handing the rest on. Every store request
+//! of an invocation is bounded by one of these instants, so that an HTTP caller is answered
+//! within `HTTP_BUDGET_MS` plus [`HAND_ON_ALLOWANCE`], before API Gateway gives up (29 s).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// The longest that requests already in flight are waited for, once no new one may start.
 const IN_FLIGHT_ALLOWANCE: Duration = Duration::from_secs(2);
+/// The longest the writes after the deletion (handing on, or removing the record and the ticket)
+/// may take past `cut_at`: two small requests, a few milliseconds each on a healthy store.
+pub const HAND_ON_ALLOWANCE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     /// No request starts after this.
     pub stop_at: Instant,
-    /// Requests still in flight are abandoned here (their objects are not counted as deleted).
+    /// Requests still in flight are abandoned here (their objects are not counted as deleted),
+    /// and so are the reads before the deletion (the record, the ticket).
     pub cut_at: Instant,
+    /// The writes after the deletion are abandoned here, and the invocation answers.
+    pub answer_by: Instant,
 }
 
 impl Budget {
     /// A budget that ends at `cut_at`; requests stop starting a little before, a quarter of the
     /// budget at most, so that even a short budget leaves time to work.
     pub fn until(cut_at: Instant) -> Budget {
+        Budget::ending(cut_at, cut_at + HAND_ON_ALLOWANCE)
+    }
+
+    /// As [`Budget::until`], answering by `answer_by` at the latest.
+    fn ending(cut_at: Instant, answer_by: Instant) -> Budget {
         let left = cut_at.saturating_duration_since(Instant::now());
-        Budget { stop_at: cut_at - IN_FLIGHT_ALLOWANCE.min(left / 4), cut_at }
+        let answer_by = answer_by.min(cut_at + HAND_ON_ALLOWANCE);
+        Budget { stop_at: cut_at - IN_FLIGHT_ALLOWANCE.min(left / 4), cut_at, answer_by }
     }
 
     /// No limit, for work outside any invocation.
     pub fn unlimited() -> Budget {
         let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-        Budget { stop_at: far, cut_at: far }
+        Budget { stop_at: far, cut_at: far, answer_by: far }
     }
 
     /// The budget of an invocation whose deadline is `deadline_ms` (milliseconds since the
@@ -39,14 +53,16 @@ impl Budget {
         let now = Instant::now();
         let epoch_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let left = Duration::from_millis(deadline_ms).checked_sub(epoch_now);
-        let mut cut_at = match left {
-            Some(left) if !left.is_zero() => now + left.saturating_sub(margin.min(left / 4)),
-            _ => Budget::unlimited().cut_at,
+        let (mut cut_at, deadline) = match left {
+            Some(left) if !left.is_zero() => {
+                (now + left.saturating_sub(margin.min(left / 4)), now + left)
+            }
+            _ => (Budget::unlimited().cut_at, Budget::unlimited().answer_by),
         };
         if let Some(limit) = limit {
             cut_at = cut_at.min(now + limit);
         }
-        Budget::until(cut_at)
+        Budget::ending(cut_at, deadline)
     }
 
     /// Whether new requests may still start.
@@ -98,6 +114,18 @@ mod tests {
             Some(Duration::from_secs(25)),
         );
         assert!(budget.cut_at - Instant::now() <= Duration::from_secs(25));
+        assert_eq!(budget.answer_by - budget.cut_at, HAND_ON_ALLOWANCE);
+    }
+
+    #[test]
+    fn the_answer_never_comes_after_the_deadline() {
+        let budget = Budget::for_invocation(
+            epoch_ms_in(Duration::from_secs(3)),
+            Duration::from_secs(3),
+            None,
+        );
+        let deadline = Instant::now() + Duration::from_secs(3);
+        assert!(budget.answer_by <= deadline && budget.answer_by > budget.cut_at);
     }
 
     #[test]

@@ -1,23 +1,34 @@
 //! Deleting one job: the plan and its order, whatever the entry (HTTP, queue, event, ticket).
 //!
-//! 1. Resolve where the job and its configuration sources live; refuse a forbidden folder before
-//!    touching the store.
-//! 2. Read the job's record: no record, no job (404). The request's type must match the record's,
-//!    and a job that is starting or running is refused.
+//! 1. Where: the job's root, record and ticket. A configuration folder the request names is
+//!    refused before the store is asked anything if the function may not delete there.
+//! 2. The record: no record, no job (404). The request's type must match the record's, a job
+//!    that is starting or running is refused, and a record that names its `config_load_path`
+//!    decides where the configuration sources are (a request naming another path is refused).
 //! 3. Delete the configuration sources, then the data, the record excepted, within the budget.
-//! 4. If the budget ends first, mark the record `deleting` and write a ticket that carries the
-//!    request and the progress to the next invocation.
+//! 4. If the budget ends first, hand on: mark the record `deleting`, with the configuration path
+//!    being deleted, then write a ticket that carries the request and the progress to the next
+//!    invocation.
 //! 5. Only when nothing failed and nothing is left, delete the record, then the ticket. A deletion
 //!    cut short by any failure leaves a job that the same request, retried, finishes.
+//!
+//! A ticket is a request that carries no caller's token, and anyone who can write to the bucket
+//! could write one. So a ticket is honoured only while the job's record, which only this function
+//! marks so, says `deleting` and names the ticket's configuration path; any other ticket is
+//! removed unheeded. A chain of hand-ons stops after `MAX_HOPS`.
+//!
+//! Every store request is bounded by the budget: the reads by its `cut_at`, the writes after the
+//! deletion by its `answer_by`, so that an HTTP caller always gets an answer in time.
 
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::layout::JobLayout;
-use crate::request::{DeleteRequest, Id, JobType};
+use crate::layout::{Folder, JobLayout};
+use crate::request::{DeleteRequest, Id, JobType, S3Path};
 use crate::store::{Report, Store, StoreError};
 use crate::ticket::Ticket;
 use serde::Deserialize;
+use tokio::time::{Instant, timeout_at};
 
 /// How far a deletion got, counting the invocations before this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,25 +56,55 @@ pub enum Resumed {
     AlreadyDone,
     /// The job's record is gone; the ticket was removed.
     JobGone,
+    /// The ticket was not written by a hand-on of this job's deletion (the reason says why); it
+    /// was removed, and nothing was deleted.
+    TicketRefused(String),
+    /// The deletion has been handed on `hops` times, `MAX_HOPS` at least: the chain stops here,
+    /// the job left `deleting` until the request is sent again.
+    ChainStopped {
+        hops: u32,
+    },
     Worked(Outcome),
 }
 
+const DELETING: &str = "deleting";
+const CONFIG_PATH: &str = "offline_platform.config_load_path";
+
 /// The job record written by the services that create jobs; other fields are tolerated.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct JobRecord {
-    #[serde(rename = "type")]
     job_type: String,
     status: String,
+    /// Where the job's configuration sources are, when the record says.
+    config_load_path: Option<S3Path>,
 }
-
-const DELETING: &str = "deleting";
 
 impl JobRecord {
     fn parse(bytes: &[u8], job_id: &Id) -> Result<JobRecord, ApiError> {
-        serde_json::from_slice(bytes).map_err(|e| ApiError::RecordUnreadable {
-            job_id: job_id.to_string(),
-            reason: format!("not a job record: {e}"),
-        })
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(rename = "type")]
+            job_type: String,
+            status: String,
+            #[serde(default)]
+            config_load_path: Option<String>,
+        }
+        let unreadable =
+            |reason: String| ApiError::RecordUnreadable { job_id: job_id.to_string(), reason };
+        let fields: Fields = serde_json::from_slice(bytes)
+            .map_err(|e| unreadable(format!("not a job record: {e}")))?;
+        let config_load_path = match fields.config_load_path.as_deref() {
+            None | Some("") => None,
+            Some(path) => Some(
+                S3Path::parse("config_load_path", path)
+                    .map_err(|e| unreadable(format!("its config_load_path: {e}")))?,
+            ),
+        };
+        Ok(JobRecord { job_type: fields.job_type, status: fields.status, config_load_path })
+    }
+
+    fn is_deleting(&self) -> bool {
+        self.status == DELETING
     }
 
     /// Whether the request may delete the job this record describes.
@@ -90,11 +131,35 @@ impl JobRecord {
         }
     }
 
-    /// The record's bytes with its status set to `deleting`, every other field kept.
-    fn marked_deleting(bytes: &[u8]) -> Option<Vec<u8>> {
+    /// Where the configuration sources are: the record's path when it names one (a request
+    /// naming another is refused), otherwise the request's, which is then the caller's to answer
+    /// for.
+    fn config_path<'a>(
+        &'a self,
+        request: &'a DeleteRequest,
+    ) -> Result<Option<&'a S3Path>, ApiError> {
+        match (&self.config_load_path, request.config_load_path()) {
+            (Some(recorded), Some(asked)) if recorded != asked => Err(ApiError::invalid(
+                CONFIG_PATH,
+                format!(
+                    "job {} keeps its configuration sources at {recorded}, not {asked}",
+                    request.job_id
+                ),
+            )),
+            (Some(recorded), _) => Ok(Some(recorded)),
+            (None, asked) => Ok(asked),
+        }
+    }
+
+    /// The record's bytes with its status set to `deleting` and, when it names none yet, the
+    /// configuration path being deleted; every other field kept.
+    fn marked_deleting(bytes: &[u8], config_path: Option<&S3Path>) -> Option<Vec<u8>> {
         let mut record: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(bytes).ok()?;
         record.insert("status".into(), DELETING.into());
+        if let Some(path) = config_path {
+            record.entry("config_load_path").or_insert_with(|| path.to_string().into());
+        }
         serde_json::to_vec(&record).ok()
     }
 }
@@ -111,7 +176,9 @@ pub async fn delete_job(
     request: &DeleteRequest,
     budget: Budget,
 ) -> Result<Outcome, ApiError> {
-    run(store, config, request, budget, None).await
+    let job = Job::find(store, config, request, budget).await?;
+    job.record.admit(request)?;
+    job.delete(store, config, request, budget, None).await
 }
 
 /// Resumes the deletion carried by the ticket `key` in `bucket`, within `budget`.
@@ -125,138 +192,246 @@ pub async fn resume(
     let Some((project_id, job_id)) = JobLayout::ticket_ids(config, bucket, key) else {
         return Ok(Resumed::NotATicket);
     };
-    let read = store.read_small(bucket, key).await.map_err(|err| store_error(&job_id, err))?;
-    let Some(bytes) = read else { return Ok(Resumed::AlreadyDone) };
+    let read = store.read_small(bucket, key);
+    let Some(bytes) = within(budget.cut_at, &job_id, "read the deletion ticket", read).await?
+    else {
+        return Ok(Resumed::AlreadyDone);
+    };
     let ticket = Ticket::parse(key, &bytes)?;
-    if ticket.request.project_id != project_id || ticket.request.job_id != job_id {
-        return Err(ApiError::TicketUnreadable {
-            key: key.to_owned(),
-            reason: "it carries the request of another job".into(),
-        });
-    }
-    match run(store, config, &ticket.request, budget, Some(&ticket)).await {
-        Err(ApiError::NotFound(_)) => {
-            store.delete_object(bucket, key).await.map_err(|err| store_error(&job_id, err))?;
-            Ok(Resumed::JobGone)
-        }
-        outcome => outcome.map(Resumed::Worked),
-    }
-}
-
-async fn run(
-    store: &Store,
-    config: &Config,
-    request: &DeleteRequest,
-    budget: Budget,
-    ticket: Option<&Ticket>,
-) -> Result<Outcome, ApiError> {
-    let job_id = &request.job_id;
-    let layout = JobLayout::new(config, &request.project_id, job_id);
-    let config_folder = request
-        .offline_platform
-        .as_ref()
-        .and_then(|platform| platform.config_load_path.as_ref())
-        .map(|path| layout.config_folder(config, path, job_id))
-        .transpose()?;
-
-    let bucket = &layout.data.bucket;
-    // Whether the buckets keep versions is asked once per process; beside the record, the
-    // question costs no round trip of its own.
-    let buckets: Vec<&str> = config_folder
-        .iter()
-        .map(|folder| folder.bucket.as_str())
-        .chain([bucket.as_str()])
-        .collect();
-    let (record, ()) = tokio::join!(
-        store.read_small(bucket, &layout.record_key),
-        store.learn_versioning(&buckets)
-    );
-    let record_bytes = record.map_err(|err| store_error(job_id, err))?.ok_or_else(|| {
-        ApiError::NotFound(format!("job {job_id} does not exist in project {}", request.project_id))
-    })?;
-    let record = JobRecord::parse(&record_bytes, job_id)?;
-    record.admit(request)?;
-
-    let mut report = Report::default();
-    for folder in config_folder.iter() {
-        report.merge(store.delete_folder(folder, None, budget).await);
-    }
-    // Keys that failed alone do not stop the data from going; a store that stopped answering does.
-    if report.stopped.is_none() {
-        report.merge(store.delete_folder(&layout.data, Some(&layout.record_key), budget).await);
-    }
-    log_report(request, &report);
-    check_complete(job_id, &report)?;
-
-    let mut progress = Progress {
-        job_id: job_id.clone(),
-        objects: ticket.map_or(0, |t| t.deleted_objects) + report.deleted,
-        bytes: ticket.map_or(0, |t| t.deleted_bytes) + report.bytes,
-    };
-    if report.cut_short {
-        if report.deleted == 0 {
-            // A request that races the invocation already carrying this job leaves it to that
-            // one; a continuation that made no progress fails, so that Lambda retries it later
-            // rather than handing on work that would only loop.
-            if record.status == DELETING && ticket.is_none() {
-                return Ok(Outcome::InProgress(progress));
+    let request = &ticket.request;
+    let found = if request.project_id != project_id || request.job_id != job_id {
+        Err("it carries the request of another job".to_owned())
+    } else {
+        match Job::find(store, config, request, budget).await {
+            Ok(job) => job.honours(&ticket).map(|()| job),
+            Err(ApiError::NotFound(_)) => {
+                remove_ticket(store, bucket, key, &job_id, budget).await?;
+                return Ok(Resumed::JobGone);
             }
-            return Err(ApiError::StoreUnavailable {
-                job_id: job_id.to_string(),
-                reason: "nothing could be deleted within the time budget".into(),
-            });
+            // A hand-on writes only requests that passed these checks.
+            Err(refused @ ApiError::InvalidParameter { .. }) => Err(refused.to_string()),
+            Err(err) => return Err(err),
         }
-        let hops = ticket.map_or(0, |t| t.hops) + 1;
-        hand_on(store, &layout, request, &record, &record_bytes, &progress, hops).await?;
-        return Ok(Outcome::InProgress(progress));
-    }
-
-    let delete = |key| async move {
-        store.delete_object(bucket, key).await.map_err(|e| store_error(job_id, e))
     };
-    delete(&layout.record_key).await?;
-    progress.objects += 1;
-    progress.bytes += record_bytes.len() as u64;
-    if ticket.is_some() || record.status == DELETING {
-        delete(&layout.ticket_key).await?;
+    let job = match found {
+        Ok(job) => job,
+        Err(reason) => {
+            tracing::warn!(
+                bucket,
+                key,
+                reason,
+                "deletion ticket refused and removed; nothing deleted"
+            );
+            remove_ticket(store, bucket, key, &job_id, budget).await?;
+            return Ok(Resumed::TicketRefused(reason));
+        }
+    };
+    if ticket.hops >= config.max_hops {
+        tracing::error!(
+            bucket,
+            key,
+            hops = ticket.hops,
+            max_hops = config.max_hops,
+            "deletion handed on MAX_HOPS times: the chain stops, the job stays deleting"
+        );
+        return Ok(Resumed::ChainStopped { hops: ticket.hops });
     }
-    Ok(Outcome::Deleted(progress))
+    job.delete(store, config, request, budget, Some(&ticket)).await.map(Resumed::Worked)
 }
 
-/// Marks the record `deleting`, then writes the ticket, whose Object Created event starts the
-/// next invocation.
-async fn hand_on(
+async fn remove_ticket(
     store: &Store,
-    layout: &JobLayout,
-    request: &DeleteRequest,
-    record: &JobRecord,
-    record_bytes: &[u8],
-    progress: &Progress,
-    hops: u32,
+    bucket: &str,
+    key: &str,
+    job_id: &Id,
+    budget: Budget,
 ) -> Result<(), ApiError> {
-    let job_id = &request.job_id;
-    let bucket = &layout.data.bucket;
-    if record.status != DELETING
-        && let Some(marked) = JobRecord::marked_deleting(record_bytes)
-    {
-        store
-            .put_json(bucket, &layout.record_key, marked)
-            .await
-            .map_err(|e| store_error(job_id, e))?;
-    }
-    let ticket = Ticket {
-        request: request.clone(),
-        deleted_objects: progress.objects,
-        deleted_bytes: progress.bytes,
-        hops,
-    };
-    store
-        .put_json(bucket, &layout.ticket_key, ticket.to_bytes())
+    within(budget.answer_by, job_id, "remove the deletion ticket", store.delete_object(bucket, key))
         .await
-        .map_err(|e| store_error(job_id, e))?;
-    tracing::info!(project_id = %request.project_id, job_id = %job_id, deleted = progress.objects, hops,
-        "deletion handed on to the next invocation");
-    Ok(())
+}
+
+/// A job that exists: where it lives and what its record says.
+struct Job {
+    layout: JobLayout,
+    record: JobRecord,
+    /// The record as read, to mark it `deleting` with every other field kept.
+    record_bytes: Vec<u8>,
+}
+
+impl Job {
+    /// Steps 1 and 2: the job's layout and record; 404 when there is no record.
+    async fn find(
+        store: &Store,
+        config: &Config,
+        request: &DeleteRequest,
+        budget: Budget,
+    ) -> Result<Job, ApiError> {
+        let job_id = &request.job_id;
+        let layout = JobLayout::new(config, &request.project_id, job_id);
+        let requested = request
+            .config_load_path()
+            .map(|path| layout.config_folder(config, path, job_id))
+            .transpose()?;
+        let bucket = layout.data.bucket.as_str();
+        // Whether the buckets keep versions is asked once per process; beside the record, the
+        // question costs no round trip of its own.
+        let buckets: Vec<&str> =
+            requested.iter().map(|folder| folder.bucket.as_str()).chain([bucket]).collect();
+        let read = async {
+            let (record, ()) = tokio::join!(
+                store.read_small(bucket, &layout.record_key),
+                store.learn_versioning(&buckets)
+            );
+            record
+        };
+        let record_bytes = within(budget.cut_at, job_id, "read the job's record", read)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "job {job_id} does not exist in project {}",
+                    request.project_id
+                ))
+            })?;
+        let record = JobRecord::parse(&record_bytes, job_id)?;
+        Ok(Job { layout, record, record_bytes })
+    }
+
+    /// Whether `ticket` was written by a hand-on of this job's deletion: only then does the
+    /// record say `deleting` and name the ticket's configuration path. Why not, otherwise.
+    fn honours(&self, ticket: &Ticket) -> Result<(), String> {
+        if !self.record.is_deleting() {
+            let status = printable(&self.record.status);
+            return Err(format!("the job's record says {status:?}, not \"deleting\""));
+        }
+        if self.record.config_load_path.as_ref() != ticket.request.config_load_path() {
+            return Err("it names another configuration path than the job's record".into());
+        }
+        self.record.admit(&ticket.request).map_err(|refused| refused.to_string())
+    }
+
+    /// Steps 3 to 5, for a request the record admitted; `ticket` when resuming from one.
+    async fn delete(
+        &self,
+        store: &Store,
+        config: &Config,
+        request: &DeleteRequest,
+        budget: Budget,
+        ticket: Option<&Ticket>,
+    ) -> Result<Outcome, ApiError> {
+        let job_id = &request.job_id;
+        let config_path = self.record.config_path(request)?;
+        let config_folder =
+            config_path.map(|path| self.layout.config_folder(config, path, job_id)).transpose()?;
+
+        let report = self.delete_contents(store, config_folder.as_ref(), budget).await;
+        log_report(request, &report);
+        check_complete(job_id, &report)?;
+
+        let mut progress = Progress {
+            job_id: job_id.clone(),
+            objects: ticket.map_or(0, |t| t.deleted_objects) + report.deleted,
+            bytes: ticket.map_or(0, |t| t.deleted_bytes) + report.bytes,
+        };
+        if report.cut_short {
+            if report.deleted == 0 {
+                // A request that races the invocation already carrying this job leaves it to
+                // that one; a continuation that made no progress fails, so that Lambda retries
+                // it later rather than handing on work that would only loop.
+                if self.record.is_deleting() && ticket.is_none() {
+                    return Ok(Outcome::InProgress(progress));
+                }
+                return Err(ApiError::StoreUnavailable {
+                    job_id: job_id.to_string(),
+                    reason: "nothing could be deleted within the time budget".into(),
+                });
+            }
+            let hops = ticket.map_or(0, |t| t.hops) + 1;
+            let handed = self.hand_on(store, request, config_path, &progress, hops);
+            within(budget.answer_by, job_id, "hand the deletion on", handed).await?;
+            tracing::info!(project_id = %request.project_id, job_id = %job_id,
+                deleted = progress.objects, hops, "deletion handed on to the next invocation");
+            return Ok(Outcome::InProgress(progress));
+        }
+
+        let bucket = &self.layout.data.bucket;
+        let finished = async {
+            store.delete_object(bucket, &self.layout.record_key).await?;
+            if ticket.is_some() || self.record.is_deleting() {
+                store.delete_object(bucket, &self.layout.ticket_key).await?;
+            }
+            Ok(())
+        };
+        within(budget.answer_by, job_id, "delete the job's record", finished).await?;
+        progress.objects += 1;
+        progress.bytes += self.record_bytes.len() as u64;
+        Ok(Outcome::Deleted(progress))
+    }
+
+    /// The configuration sources, then the data but the record.
+    async fn delete_contents(
+        &self,
+        store: &Store,
+        config_folder: Option<&Folder>,
+        budget: Budget,
+    ) -> Report {
+        let mut report = Report::default();
+        if let Some(folder) = config_folder {
+            report.merge(store.delete_folder(folder, None, budget).await);
+        }
+        // Keys that failed alone do not stop the data from going; a store that stopped
+        // answering does.
+        if report.stopped.is_none() {
+            let data = &self.layout.data;
+            report.merge(store.delete_folder(data, Some(&self.layout.record_key), budget).await);
+        }
+        report
+    }
+
+    /// Marks the record `deleting`, bound to `config_path`, then writes the ticket, whose Object
+    /// Created event starts the next invocation.
+    async fn hand_on(
+        &self,
+        store: &Store,
+        request: &DeleteRequest,
+        config_path: Option<&S3Path>,
+        progress: &Progress,
+        hops: u32,
+    ) -> Result<(), StoreError> {
+        let bucket = &self.layout.data.bucket;
+        let unbound = self.record.config_load_path.is_none() && config_path.is_some();
+        if (!self.record.is_deleting() || unbound)
+            && let Some(marked) = JobRecord::marked_deleting(&self.record_bytes, config_path)
+        {
+            store.put_json(bucket, &self.layout.record_key, marked).await?;
+        }
+        let ticket = Ticket {
+            request: request.clone(),
+            deleted_objects: progress.objects,
+            deleted_bytes: progress.bytes,
+            hops,
+        };
+        store.put_json(bucket, &self.layout.ticket_key, ticket.to_bytes()).await
+    }
+}
+
+/// Runs a store request `what` until `deadline`: a store that does not answer by then is
+/// unavailable, as one that answers with an error is.
+async fn within<T>(
+    deadline: Instant,
+    job_id: &Id,
+    what: &str,
+    request: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, ApiError> {
+    match timeout_at(deadline, request).await {
+        Ok(result) => result.map_err(|err| store_error(job_id, err)),
+        Err(_) => {
+            tracing::warn!(job_id = %job_id, what, "the store did not answer in time");
+            Err(ApiError::StoreUnavailable {
+                job_id: job_id.to_string(),
+                reason: format!("no answer in time to {what}"),
+            })
+        }
+    }
 }
 
 fn check_complete(job_id: &Id, report: &Report) -> Result<(), ApiError> {
@@ -304,9 +479,18 @@ mod tests {
     use super::*;
 
     fn request(job_type: &str) -> DeleteRequest {
-        let body = format!(r#"{{"job_id":"j1","type":"{job_type}","offline_platform":{{}}}}"#);
+        request_with(job_type, None)
+    }
+
+    fn request_with(job_type: &str, path: Option<&str>) -> DeleteRequest {
+        let mut platform = serde_json::json!({});
+        if let Some(path) = path {
+            platform["config_load_path"] = path.into();
+        }
+        let body =
+            serde_json::json!({"job_id": "j1", "type": job_type, "offline_platform": platform});
         let project = Id::parse("project_id", "p1").unwrap();
-        DeleteRequest::from_http(project, &[], body.as_bytes()).unwrap()
+        DeleteRequest::from_http(project, &[], body.to_string().as_bytes()).unwrap()
     }
 
     fn record(json: &str) -> Result<JobRecord, ApiError> {
@@ -346,21 +530,57 @@ mod tests {
     }
 
     #[test]
-    fn marking_a_record_deleting_keeps_its_other_fields() {
-        let marked = JobRecord::marked_deleting(
-            br#"{"job_id":"j1","type":"etl","status":"failed","n":[1]}"#,
-        )
-        .unwrap();
-        let marked: serde_json::Value = serde_json::from_slice(&marked).unwrap();
+    fn a_record_that_names_its_configuration_path_decides_it() {
+        let r =
+            record(r#"{"type":"etl","status":"failed","config_load_path":"s3://cfg/a/"}"#).unwrap();
+        let recorded = S3Path { bucket: "cfg".into(), prefix: "a".into() };
+        // None named, or the same one: the record's.
+        assert_eq!(r.config_path(&request("etl")).unwrap(), Some(&recorded));
+        let same = request_with("etl", Some("s3://cfg/a"));
+        assert_eq!(r.config_path(&same).unwrap(), Some(&recorded));
+        // Another one is refused, naming the parameter.
+        let other = request_with("etl", Some("s3://cfg/b"));
+        let err = r.config_path(&other).unwrap_err();
+        assert_eq!((err.status(), err.code()), (400, "res.1001"));
+        assert!(err.to_string().contains("parameter(offline_platform.config_load_path)"), "{err}");
+        // A record without one leaves it to the request; an empty one is none.
+        for json in [
+            r#"{"type":"etl","status":"failed"}"#,
+            r#"{"type":"etl","status":"failed","config_load_path":""}"#,
+        ] {
+            let r = record(json).unwrap();
+            assert_eq!(r.config_path(&other).unwrap(), other.config_load_path());
+            assert_eq!(r.config_path(&request("etl")).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn marking_a_record_deleting_keeps_its_other_fields_and_binds_the_path() {
+        let bytes = br#"{"job_id":"j1","type":"etl","status":"failed","n":[1]}"#;
+        let marked: serde_json::Value =
+            serde_json::from_slice(&JobRecord::marked_deleting(bytes, None).unwrap()).unwrap();
         assert_eq!(
             marked,
             serde_json::json!({"job_id":"j1","type":"etl","status":"deleting","n":[1]})
         );
+        let path = S3Path { bucket: "cfg".into(), prefix: "a".into() };
+        let marked: serde_json::Value =
+            serde_json::from_slice(&JobRecord::marked_deleting(bytes, Some(&path)).unwrap())
+                .unwrap();
+        assert_eq!(marked["config_load_path"], "s3://cfg/a");
+        assert_eq!(record(&marked.to_string()).unwrap().config_load_path, Some(path));
     }
 
     #[test]
     fn an_unreadable_record_is_a_server_error() {
-        for json in ["", "[]", r#"{"type":"etl"}"#, r#"{"type":1,"status":"failed"}"#] {
+        for json in [
+            "",
+            "[]",
+            r#"{"type":"etl"}"#,
+            r#"{"type":1,"status":"failed"}"#,
+            r#"{"type":"etl","status":"failed","config_load_path":"/not/s3"}"#,
+            r#"{"type":"etl","status":"failed","config_load_path":7}"#,
+        ] {
             let err = record(json).unwrap_err();
             assert_eq!((err.status(), err.code()), (500, "res.5001"), "{json}");
         }

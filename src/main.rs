@@ -8,7 +8,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let app = App::new(config).await;
-    lambda_runtime::run(service_fn(|event| entry::handle(&app, event))).await
+    // Boxed: the handler's future nests the SDK's, which are deep, and inside the runtime's
+    // service layers it would pass the depth to which the compiler lays out types.
+    lambda_runtime::run(service_fn(|event| Box::pin(entry::handle(&app, event)))).await
 }
 
 /// Buffers from 64 KiB up (a page of 1,000 listed keys arrives as ~300 KB) get memory of their

@@ -128,8 +128,18 @@ pub struct S3Path {
     pub prefix: String,
 }
 
+impl fmt::Display for S3Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.prefix.as_str() {
+            "" => write!(f, "s3://{}", self.bucket),
+            prefix => write!(f, "s3://{}/{prefix}", self.bucket),
+        }
+    }
+}
+
 impl S3Path {
-    fn parse(param: &str, value: &str) -> Result<S3Path, ApiError> {
+    /// Reads `s3://bucket/prefix`; a refusal names `param`.
+    pub fn parse(param: &str, value: &str) -> Result<S3Path, ApiError> {
         if value.len() > MAX_PATH_BYTES {
             return Err(ApiError::too_long(param, format!("at most {MAX_PATH_BYTES} bytes")));
         }
@@ -217,6 +227,11 @@ impl DeleteRequest {
         Ok(DeleteRequest { project_id, job_id, job_type, offline_platform })
     }
 
+    /// Where the request says the job's configuration sources are.
+    pub fn config_load_path(&self) -> Option<&S3Path> {
+        self.offline_platform.as_ref()?.config_load_path.as_ref()
+    }
+
     /// The request as an event body: `from_event` reads it back unchanged.
     pub fn to_event(&self) -> serde_json::Value {
         let mut body = serde_json::json!({
@@ -238,10 +253,7 @@ impl DeleteRequest {
                 p.insert("platform_parameter".into(), q.into());
             }
             if let Some(path) = &platform.config_load_path {
-                p.insert(
-                    "config_load_path".into(),
-                    format!("s3://{}/{}", path.bucket, path.prefix).into(),
-                );
+                p.insert("config_load_path".into(), path.to_string().into());
             }
             body["offline_platform"] = p.into();
         }

@@ -3,43 +3,79 @@
 //! resumes the deletion the ticket carries. A failure is a Lambda error, so that Lambda's
 //! retries and the on-failure destination apply.
 //!
-//! Events carry no token: they are trusted because only IAM principals can put them on the bus
-//! or write to the bucket; every other rule (validation, isolation) is the HTTP path's.
+//! Events carry no token, so each is checked against who may send it: a "Delete Job" only from
+//! `EVENT_SOURCE` in the function's own account or one of `TRUSTED_ACCOUNTS`; an "Object Created"
+//! only from `aws.s3`, in such an account, for a ticket in the job bucket (and the ticket itself
+//! only while the job's record says `deleting`: see deletion.rs). Anything else deletes nothing
+//! and fails, so that it reaches the failure destination and its alarm. Every other rule
+//! (validation, isolation) is the HTTP path's.
 
 use super::{App, EventError, settle};
 use crate::budget::Budget;
 use crate::deletion::{self, Resumed};
 use crate::request::DeleteRequest;
 use crate::store::url_decode;
+use lambda_runtime::Context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 struct EventBridge {
     source: String,
+    #[serde(default)]
+    account: String,
     #[serde(rename = "detail-type")]
     detail_type: String,
     detail: Value,
 }
 
+/// The account of the function's ARN, `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
+fn own_account(context: &Context) -> Option<&str> {
+    context.invoked_function_arn.split(':').nth(4).filter(|account| !account.is_empty())
+}
+
 pub(super) async fn eventbridge(
     app: &App,
     event: Value,
+    context: &Context,
     budget: Budget,
 ) -> Result<Value, EventError> {
     let event: EventBridge = serde_json::from_value(event).map_err(|_| EventError::Unrecognised)?;
-    match (event.source.as_str(), event.detail_type.as_str()) {
-        (_, "Delete Job") => {
-            let request = DeleteRequest::from_event(event.detail.to_string().as_bytes())?;
-            Ok(settle(deletion::delete_job(&app.store, &app.config, &request, budget).await)?)
-        }
-        ("aws.s3", "Object Created") => {
-            let bucket = event.detail["bucket"]["name"].as_str().unwrap_or_default();
-            let key = event.detail["object"]["key"].as_str().unwrap_or_default();
-            resume(app, bucket, key, budget).await
-        }
-        _ => Err(EventError::Unrecognised),
+    let trust = &app.config.trust;
+    let expected_source = match event.detail_type.as_str() {
+        "Delete Job" => trust.event_source.as_str(),
+        "Object Created" => "aws.s3",
+        _ => return Err(EventError::Unrecognised),
+    };
+    let detail_type = &event.detail_type;
+    if event.source != expected_source {
+        return Err(refuse(format!(
+            "a {detail_type:?} event from source {:?}, not {expected_source:?}",
+            event.source
+        )));
     }
+    let account = event.account.as_str();
+    let own = own_account(context);
+    if own != Some(account) && !trust.accounts.iter().any(|a| a == account) {
+        return Err(refuse(format!(
+            "a {detail_type:?} event from account {account:?}, neither the function's own ({}) \
+             nor one of TRUSTED_ACCOUNTS",
+            own.unwrap_or("unknown")
+        )));
+    }
+    if event.detail_type == "Delete Job" {
+        let request = DeleteRequest::from_event(event.detail.to_string().as_bytes())?;
+        return Ok(settle(deletion::delete_job(&app.store, &app.config, &request, budget).await)?);
+    }
+    let bucket = event.detail["bucket"]["name"].as_str().unwrap_or_default();
+    let key = event.detail["object"]["key"].as_str().unwrap_or_default();
+    resume(app, bucket, key, budget).await
+}
+
+/// An event this function must not honour: it deleted nothing, and fails with `reason`.
+fn refuse(reason: String) -> EventError {
+    tracing::warn!(reason, "event refused; nothing deleted");
+    EventError::Refused(reason)
 }
 
 #[derive(Deserialize)]
@@ -104,8 +140,18 @@ async fn resume(app: &App, bucket: &str, key: &str, budget: Budget) -> Result<Va
     let resumed = deletion::resume(&app.store, &app.config, bucket, key, budget).await?;
     let summary = match resumed {
         Resumed::NotATicket => {
-            tracing::warn!(bucket, key, "object created outside the deletion tickets; ignored");
-            json!({"outcome": "ignored", "key": key})
+            return Err(refuse(format!(
+                "object {key:?} in bucket {bucket:?} is not a deletion ticket"
+            )));
+        }
+        Resumed::TicketRefused(reason) => {
+            return Err(EventError::Refused(format!("ticket {key:?} removed unheeded: {reason}")));
+        }
+        Resumed::ChainStopped { hops } => {
+            return Err(EventError::Refused(format!(
+                "ticket {key:?}: the deletion was handed on {hops} times, MAX_HOPS; the job stays \
+                 deleting until the request is sent again"
+            )));
         }
         Resumed::AlreadyDone => json!({"outcome": "already_done", "key": key}),
         Resumed::JobGone => json!({"outcome": "job_gone", "key": key}),

@@ -169,7 +169,7 @@ async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
 }
 
 #[tokio::test]
-async fn a_ticket_whose_job_is_gone_is_removed_and_other_objects_are_ignored() {
+async fn a_ticket_whose_job_is_gone_is_removed_and_other_objects_are_refused() {
     let world = world("orphan").await;
     let ticket = json!({
         "request": {"project_id": "p1", "job_id": "big", "type": "ranking"},
@@ -182,11 +182,11 @@ async fn a_ticket_whose_job_is_gone_is_removed_and_other_objects_are_ignored() {
     assert_eq!(summary.unwrap()["outcome"], "job_gone");
     assert_eq!(world.jobs.keys().await, neighbour);
 
-    // An Object Created outside the tickets (a misrouted rule) touches nothing.
+    // An Object Created outside the tickets (a misrouted rule) touches nothing, and fails.
     let record = "p1/jobs/big0/job.json";
     let summary =
         invoke_event(&world.app, object_created_event(&world.jobs.name, record), INVOCATION).await;
-    assert_eq!(summary.unwrap()["outcome"], "ignored");
+    assert!(matches!(summary, Err(EventError::Refused(_))), "{summary:?}");
     assert_eq!(world.jobs.keys().await, neighbour);
 }
 

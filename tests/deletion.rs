@@ -208,18 +208,6 @@ async fn a_job_left_deleting_by_an_earlier_attempt_is_deleted_on_retry() {
 }
 
 #[tokio::test]
-async fn iam_callers_may_delete_in_any_project() {
-    let world = World::new("iam", "").await;
-    let (target, _) = seed_neighbourhood(&world, 3).await;
-    let before = world.jobs.keys().await;
-    let mut event = http_api_event(P1, P1, &body("abc", "etl", None));
-    event["requestContext"]["authorizer"] = json!({"iam": {"accessKey": "AKIA", "accountId": "1", "userArn": "arn:aws:iam::1:role/cleanup"}});
-    let (status, envelope) = invoke(&world.app, event).await;
-    assert_eq!(status, 200, "{envelope}");
-    assert_eq!(world.jobs.keys().await, before.difference(&target).cloned().collect());
-}
-
-#[tokio::test]
 async fn a_store_that_refuses_deletion_is_a_5001_and_the_job_stays_whole() {
     // GIVEN credentials that may read the bucket but not delete from it (scripts/test.sh makes
     // them: DEL_JOB_TEST_READONLY_*)

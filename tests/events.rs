@@ -88,7 +88,13 @@ async fn every_sample_event_gets_the_answer_its_readme_promises() {
         .collect();
     assert_eq!(listed, on_disk, "events/README.md must list every sample event");
 
-    let vars = format!("JOB_BUCKET={},CONFIG_BUCKETS={}", demo::JOB_BUCKET, demo::CONFIG_BUCKET);
+    let vars = format!(
+        "JOB_BUCKET={},CONFIG_BUCKETS={},TRUSTED_PRINCIPALS={},TRUSTED_ACCOUNTS={}",
+        demo::JOB_BUCKET,
+        demo::CONFIG_BUCKET,
+        demo::TRUSTED_PRINCIPAL,
+        demo::ACCOUNT
+    );
     let watch = Watch::start(&vars, 1);
     // A refused request leaves the store as it is, so it serves to wait for the build.
     watch.ready(Path::new("events/refused-1003-job-id-missing.json"));

@@ -77,9 +77,14 @@ pub async fn app(vars: &HashMap<String, String>) -> App {
     App::new(config).await
 }
 
+/// The function's ARN in the contexts the tests invoke it with: its account is the one the
+/// sample events come from.
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:del-job";
+
 /// A Lambda context whose deadline is `left` from now.
 pub fn context_with(left: Duration) -> Context {
     let mut context = Context::default();
+    context.invoked_function_arn = FUNCTION_ARN.into();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     context.deadline = (now + left).as_millis() as u64;
     context

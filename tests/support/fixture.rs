@@ -19,6 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub mod demo {
     pub const JOB_BUCKET: &str = "res-jobs";
     pub const CONFIG_BUCKET: &str = "res-config";
+    /// The account the sample events come from, trusted by the demo function
+    /// (`TRUSTED_ACCOUNTS`).
+    pub const ACCOUNT: &str = "123456789012";
+    /// The IAM role the demo function trusts (`TRUSTED_PRINCIPALS`); the Function URL sample is
+    /// signed by a session of it.
+    pub const TRUSTED_PRINCIPAL: &str = "arn:aws:iam::123456789012:role/res-cleanup";
     /// The `config_load_path` of the sample events is `s3://res-config/sources`.
     pub const CONFIG_PREFIX: &str = "sources";
     pub const PROJECT: &str = "0a5e29b1c4d84f6e9b7a2c3d4e5f6a7b";
@@ -255,10 +261,13 @@ impl Bucket {
             .collect();
         self.put_all(keys.clone()).await;
         let record_key = format!("{root}job.json");
-        let record = serde_json::json!({
+        let mut record = serde_json::json!({
             "job_id": job.job, "type": job.job_type, "status": job.status,
             "created_at": "2026-11-27T20:00:00Z", "name": "demo"
         });
+        if let Some(path) = &job.config_load_path {
+            record["config_load_path"] = path.as_str().into();
+        }
         self.put(&record_key, record.to_string()).await;
         keys.push(record_key);
         keys.into_iter().collect()
@@ -274,6 +283,8 @@ pub struct JobSpec {
     pub status: String,
     pub objects: usize,
     pub folders: usize,
+    /// The configuration path the record names, if any.
+    pub config_load_path: Option<String>,
 }
 
 impl JobSpec {
@@ -286,6 +297,7 @@ impl JobSpec {
             status: "succeeded".into(),
             objects: 6,
             folders: 2,
+            config_load_path: None,
         }
     }
 
@@ -296,6 +308,12 @@ impl JobSpec {
 
     pub fn status(mut self, status: &str) -> Self {
         self.status = status.into();
+        self
+    }
+
+    /// The record names where the job's configuration sources are.
+    pub fn config_load_path(mut self, path: &str) -> Self {
+        self.config_load_path = Some(path.into());
         self
     }
 

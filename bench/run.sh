@@ -10,10 +10,7 @@ cd "$ROOT"
 ensure_garage
 ensure_cargo_lambda
 ensure_python boto3 awslambdaric
-if ! command -v s3rm >/dev/null; then
-  say "installing s3rm-rs from crates.io"
-  cargo install s3rm-rs --locked >&2
-fi
+ensure_s3rm
 
 say "release build"
 cargo build --locked --release --bin del-job

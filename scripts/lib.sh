@@ -1,11 +1,40 @@
 # Shared by the project's scripts: installs what is missing and starts local servers.
 # Source it; every function prints what it does on stderr.
 
-GARAGE_VERSION=2.5.0
+# Every tool the scripts install, pinned here and nowhere else. A tool found at another version
+# is reinstalled at this one.
+GARAGE_VERSION=2.5.0     # cargo install
+S3RM_VERSION=1.6.5       # cargo install s3rm-rs (a peer of the benchmark)
+declare -A PYTHON_PINS=( # pip, into .tools/venv (the SAM CLI: .tools/sam)
+  [cargo-lambda]=1.9.2
+  [cfn-lint]=1.58.0
+  [aws-sam-cli]=1.170.0
+  [moto]=5.2.5
+  [boto3]=1.44.8
+  [awslambdaric]=4.2.2
+)
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export PATH="$HOME/.cargo/bin:$PATH"
+# Python tools live in virtual environments inside the checkout (.tools/, git-ignored): stock
+# Debian 12 and Ubuntu 24.04 refuse `pip install` into the system Python. The SAM CLI has one of
+# its own, since it pins boto3, click and Flask exactly; .tools/bin links its `sam`. .tools/venv/bin
+# comes first on PATH, so python3 is that environment's once it exists.
+TOOLS=$ROOT/.tools
+VENV=$TOOLS/venv
+SAM_VENV=$TOOLS/sam
+export PATH="$TOOLS/bin:$VENV/bin:$HOME/.cargo/bin:$PATH"
 
 say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# has_version VERSION COMMAND...: whether the command's output names VERSION exactly
+# (2.5.0 is not 2.5.01 nor 12.5.0; "garage v2.5.0" names it).
+has_version() {
+  local version=$1 out
+  shift
+  out=$("$@" 2>/dev/null) || return 1
+  grep -Eq "(^|[^0-9.])${version//./\\.}([^0-9.]|$)" <<<"$out"
+}
 
 # A free TCP port on the loopback interface.
 free_port() {
@@ -13,27 +42,66 @@ free_port() {
 }
 
 ensure_garage() {
-  if command -v garage >/dev/null && garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then return; fi
+  if command -v garage >/dev/null && has_version "$GARAGE_VERSION" garage --version; then return; fi
   say "installing garage $GARAGE_VERSION from crates.io (about 7 minutes on 2 cores)"
   cargo install garage --locked --version "$GARAGE_VERSION" >&2
 }
 
-ensure_cargo_lambda() {
-  if command -v cargo-lambda >/dev/null; then return; fi
-  say "installing cargo-lambda"
-  python3 -m pip install --quiet cargo-lambda >&2
+ensure_s3rm() {
+  if command -v s3rm >/dev/null && has_version "$S3RM_VERSION" s3rm --version; then return; fi
+  say "installing s3rm-rs $S3RM_VERSION from crates.io"
+  cargo install s3rm-rs --locked --version "$S3RM_VERSION" >&2
 }
 
-# Python packages, named as pip takes them; installs only the missing ones.
-ensure_python() {
-  local missing=()
-  for pkg in "$@"; do
-    python3 -m pip show --quiet "${pkg%%[*}" >/dev/null 2>&1 || missing+=("$pkg")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    python3 -m pip install --quiet "${missing[@]}" >&2
+# venv_at DIR: a virtual environment in DIR, created when missing.
+venv_at() {
+  local dir=$1
+  if [ -x "$dir/bin/python3" ] && "$dir/bin/python3" -m pip --version >/dev/null 2>&1; then return; fi
+  say "creating the virtual environment ${dir#"$ROOT"/}"
+  rm -rf "$dir"
+  mkdir -p "$(dirname "$dir")"
+  if ! python3 -m venv "$dir" >&2; then
+    rm -rf "$dir"
+    die "python3 -m venv failed: on Debian or Ubuntu, install the package python3-venv (apt-get install python3-venv)"
   fi
+  hash -r
+}
+
+# pip_pinned DIR PACKAGE...: each package (a name of PYTHON_PINS, extras allowed: "moto[server]")
+# at its pinned version in the virtual environment DIR; installs only what is missing or differs.
+pip_pinned() {
+  local dir=$1 reqs=() pkg name stale
+  shift
+  venv_at "$dir"
+  for pkg in "$@"; do
+    name=${pkg%%[*}
+    [ -n "${PYTHON_PINS[$name]:-}" ] || die "$name has no pin in scripts/lib.sh"
+    reqs+=("$pkg==${PYTHON_PINS[$name]}")
+  done
+  stale=$("$dir/bin/python3" "$ROOT/scripts/stale_pins.py" "${reqs[@]}")
+  if [ -n "$stale" ]; then
+    say "installing into ${dir#"$ROOT"/}: $(echo $stale)"
+    # shellcheck disable=SC2086 # one requirement a word
+    "$dir/bin/python3" -m pip install --quiet --disable-pip-version-check $stale >&2
+  fi
+  hash -r
+}
+
+# ensure_python PACKAGE...: pinned Python tools in .tools/venv (on PATH).
+ensure_python() {
+  pip_pinned "$VENV" "$@"
+}
+
+ensure_cargo_lambda() {
+  ensure_python cargo-lambda
+}
+
+# The SAM CLI in its own environment, with the cfn-lint of the pins for `sam validate --lint`.
+ensure_sam() {
+  pip_pinned "$SAM_VENV" aws-sam-cli cfn-lint
+  mkdir -p "$TOOLS/bin"
+  ln -sfn ../sam/bin/sam "$TOOLS/bin/sam"
+  hash -r
 }
 
 # garage_start DIR [DB_ENGINE]: a single-node Garage on loopback, its data in DIR.

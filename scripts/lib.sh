@@ -133,12 +133,18 @@ TOML
     >"$dir/garage.log" 2>&1 &
   GARAGE_PID=$!
   export GARAGE_PID GARAGE_CONFIG
-  local i
-  for i in $(seq 1 100); do
-    if garage -c "$GARAGE_CONFIG" bucket info "$GARAGE_DEFAULT_BUCKET" >/dev/null 2>&1; then break; fi
-    if ! kill -0 "$GARAGE_PID" 2>/dev/null; then cat "$dir/garage.log" >&2; return 1; fi
+  local i ready=
+  for i in $(seq 1 150); do
+    if garage -c "$GARAGE_CONFIG" bucket info "$GARAGE_DEFAULT_BUCKET" >/dev/null 2>&1; then ready=1; break; fi
+    if ! kill -0 "$GARAGE_PID" 2>/dev/null; then break; fi
     sleep 0.2
   done
+  if [ -z "$ready" ]; then
+    say "garage did not become ready (pid $GARAGE_PID, $dir); its log:"
+    cat "$dir/garage.log" >&2
+    garage_stop
+    return 1
+  fi
   garage -c "$GARAGE_CONFIG" key allow --create-bucket "$GARAGE_DEFAULT_ACCESS_KEY" >/dev/null
   export AWS_ENDPOINT_URL="http://127.0.0.1:$s3_port"
   export AWS_ACCESS_KEY_ID=$GARAGE_DEFAULT_ACCESS_KEY
@@ -180,14 +186,17 @@ moto_start() {
   python3 -m moto.server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
   MOTO_PID=$!
   export MOTO_PID DEL_JOB_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 150); do
     if python3 -c "import urllib.request; urllib.request.urlopen('$DEL_JOB_TEST_MOTO_ENDPOINT/moto-api/')" 2>/dev/null; then
       say "moto serving S3 at $DEL_JOB_TEST_MOTO_ENDPOINT, pid $MOTO_PID"
-      return
+      return 0
     fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then break; fi
     sleep 0.2
   done
+  say "moto did not become ready (pid $MOTO_PID, $dir); its log:"
   cat "$dir/moto.log" >&2
+  moto_stop
   return 1
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check and test on a fresh machine: installs what is missing (Garage, cargo-lambda,
-# cfn-lint, moto), starts Garage and moto on loopback, runs formatting, lints, the template check
-# and `cargo test` (unit, integration against Garage and moto, faults through s3-proxy, end to end
+# Runs every check and test on a fresh machine: installs what is missing (Garage; cargo-lambda,
+# cfn-lint and moto into .tools/venv, the SAM CLI into .tools/sam), starts Garage and moto on
+# loopback, runs formatting, lints, the template checks (cfn-lint, sam validate --lint) and
+# `cargo test` (unit, integration against Garage and moto, faults through s3-proxy, end to end
 # and load through cargo lambda), writes RELIABILITY.md from the run, and stops what it started.
 # Fails when anything fails. Extra arguments go to `cargo test` (and skip RELIABILITY.md).
 set -euo pipefail
@@ -9,8 +10,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_garage
-ensure_cargo_lambda
-ensure_python cfn-lint "moto[server]"
+ensure_python cargo-lambda cfn-lint "moto[server]"
+ensure_sam
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 say "cargo fmt --check"
@@ -19,6 +20,10 @@ say "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 say "cfn-lint template.yaml"
 cfn-lint template.yaml
+# Offline and without credentials: the region is given, telemetry is off, no instance metadata.
+say "sam validate --lint"
+SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true \
+  sam validate --lint --template-file template.yaml --region us-east-1
 
 work=$(mktemp -d)
 trap 'garage_stop; moto_stop; rm -rf "$work"' EXIT

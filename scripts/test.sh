@@ -3,11 +3,23 @@
 # cfn-lint and moto into .tools/venv, the SAM CLI into .tools/sam), starts Garage and moto on
 # loopback, runs formatting, lints, the template checks (cfn-lint, sam validate --lint) and
 # `cargo test` (unit, integration against Garage and moto, faults through s3-proxy, end to end
-# and load through cargo lambda), writes RELIABILITY.md from the run, and stops what it started.
-# Fails when anything fails. Extra arguments go to `cargo test` (and skip RELIABILITY.md).
+# and load through cargo lambda), writes the reliability report from the run, and stops what it
+# started. Fails when anything fails. Leaves the checkout as it was (all it writes is ignored).
+#
+#   scripts/test.sh                        the report goes to target/reliability/RELIABILITY.md
+#   scripts/test.sh --refresh-reliability  the same, then copied over the committed RELIABILITY.md,
+#                                          to be committed on purpose
+#   scripts/test.sh ARGS...                ARGS go to `cargo test`, and no report is written
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+
+refresh=
+if [ "${1:-}" = --refresh-reliability ]; then
+  refresh=1
+  shift
+  [ $# -eq 0 ] || die "--refresh-reliability takes no other argument: the report needs the whole run"
+fi
 
 ensure_garage
 ensure_python cargo-lambda cfn-lint "moto[server]"
@@ -35,5 +47,12 @@ say "cargo test"
 export DEL_JOB_RELIABILITY_LOG="$work/reliability.jsonl"
 cargo test --locked "$@"
 if [ $# -eq 0 ]; then
-  python3 scripts/reliability.py "$DEL_JOB_RELIABILITY_LOG" RELIABILITY.md
+  report=target/reliability/RELIABILITY.md
+  mkdir -p "$(dirname "$report")"
+  python3 scripts/reliability.py "$DEL_JOB_RELIABILITY_LOG" "$report"
+  say "reliability report: $ROOT/$report"
+  if [ -n "$refresh" ]; then
+    cp "$report" RELIABILITY.md
+    say "RELIABILITY.md refreshed from this run: commit it"
+  fi
 fi

@@ -80,7 +80,7 @@ pip_pinned() {
   done
   stale=$("$dir/bin/python3" "$ROOT/scripts/stale_pins.py" "${reqs[@]}")
   if [ -n "$stale" ]; then
-    say "installing into ${dir#"$ROOT"/}: $(echo $stale)"
+    say "installing into ${dir#"$ROOT"/}: ${stale//$'\n'/ }"
     # shellcheck disable=SC2086 # one requirement a word
     "$dir/bin/python3" -m pip install --quiet --disable-pip-version-check $stale >&2
   fi
@@ -133,8 +133,8 @@ TOML
     >"$dir/garage.log" 2>&1 &
   GARAGE_PID=$!
   export GARAGE_PID GARAGE_CONFIG
-  local i ready=
-  for i in $(seq 1 150); do
+  local ready=
+  for _ in $(seq 1 150); do
     if garage -c "$GARAGE_CONFIG" bucket info "$GARAGE_DEFAULT_BUCKET" >/dev/null 2>&1; then ready=1; break; fi
     if ! kill -0 "$GARAGE_PID" 2>/dev/null; then break; fi
     sleep 0.2

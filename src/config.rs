@@ -18,7 +18,7 @@
 //! | `S3_ATTEMPT_TIMEOUT_MS` | 20000 | limit on one attempt of one S3 request |
 //! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | unset | a custom S3 endpoint (local servers); addressed path-style |
 
-use crate::request::is_bucket_name;
+use crate::s3_names::is_bucket_name;
 use std::time::Duration;
 
 /// Enough hand-ons for about 100 million objects: at S3's 3,500 deletions a second in a prefix,

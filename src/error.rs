@@ -2,7 +2,8 @@
 //! message. The message (`Display`) is what the caller reads, so variants carry only what the
 //! caller may know: parameter names, ids, object keys and S3 error codes, never SDK internals.
 
-use std::fmt;
+use crate::job::Id;
+use crate::store::{FailedKey, Fault, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -61,33 +62,6 @@ pub enum ApiError {
     StoreUnavailable { job_id: String, reason: String },
 }
 
-/// One object the store refused to delete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedKey {
-    pub key: String,
-    /// The S3 error code, such as `AccessDenied`.
-    pub code: String,
-    pub message: String,
-}
-
-impl fmt::Display for FailedKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.key.as_str() {
-            // No object has the empty key: the store's reply named none.
-            "" => write!(f, "a key not named by the store ({}", self.code)?,
-            key => write!(f, "key {key} ({}", self.code)?,
-        }
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
-        }
-        f.write_str(")")?;
-        if self.message.to_ascii_lowercase().contains("object lock") {
-            f.write_str(", protected by S3 Object Lock (a retention period or a legal hold)")?;
-        }
-        Ok(())
-    }
-}
-
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
@@ -128,9 +102,24 @@ impl ApiError {
         }
     }
 
-    /// Whether the same request may succeed later without the caller changing anything.
-    pub fn is_retryable(&self) -> bool {
-        self.status() >= 500
+    /// The answer for a store request that failed: the caller learns the operation and the S3
+    /// code; the SDK's detail stays in the log.
+    pub fn from_store(job_id: &Id, err: StoreError) -> ApiError {
+        tracing::warn!(job_id = %job_id, error = %err, "store request failed");
+        let job_id = job_id.to_string();
+        match err.fault {
+            Fault::Unavailable => ApiError::StoreUnavailable {
+                job_id,
+                reason: format!("{} {}", err.operation, err.code),
+            },
+            Fault::TooLarge => ApiError::RecordUnreadable {
+                job_id,
+                reason: "it is larger than a record can be".into(),
+            },
+            Fault::Refused => {
+                ApiError::StoreFailed { job_id, operation: err.operation, code: err.code }
+            }
+        }
     }
 
     pub fn invalid(param: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -2,18 +2,21 @@
 //! `DELETE /v1/{project_id}/del-job`, on Amazon S3.
 //!
 //! The flow, one module a step:
-//! event in ([`entry`]) -> request parsed and validated ([`request`]) -> where the job lives
-//! ([`layout`]) -> the plan and its order ([`deletion`]), within a time [`budget`] -> the store
-//! deletes it ([`store`]) -> the answer out ([`entry`], with [`error`] for every refusal). What
-//! one invocation cannot finish, a [`ticket`] carries to the next.
+//! event in ([`entry`]: HTTP, SQS, EventBridge, S3; who is asking) -> request parsed and
+//! validated ([`request`]) -> where the job lives ([`job`]) -> the plan and its order, the job's
+//! record and the ticket that carries a deletion to the next invocation ([`deletion`]), within a
+//! time [`budget`] -> the store lists and deletes ([`store`]) -> the answer out ([`entry`], with
+//! [`error`] for every refusal).
+//!
+//! Below them all: [`config`], read once at start-up, and [`s3_names`], S3's naming rules. The
+//! store imports nothing of the layers above it.
 
 pub mod budget;
 pub mod config;
 pub mod deletion;
 pub mod entry;
 pub mod error;
-pub mod layout;
+pub mod job;
 pub mod request;
+pub mod s3_names;
 pub mod store;
-pub mod strict_json;
-pub mod ticket;

@@ -20,14 +20,19 @@
 //! Every store request is bounded by the budget: the reads by its `cut_at`, the writes after the
 //! deletion by its `answer_by`, so that an HTTP caller always gets an answer in time.
 
+mod record;
+mod ticket;
+
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::layout::{Folder, JobLayout};
-use crate::request::{DeleteRequest, Id, JobType, S3Path};
+use crate::job::Id;
+use crate::job::layout::JobLayout;
+use crate::request::DeleteRequest;
+use crate::s3_names::{Folder, S3Path};
 use crate::store::{Report, Store, StoreError};
-use crate::ticket::Ticket;
-use serde::Deserialize;
+use record::{JobRecord, printable};
+use ticket::Ticket;
 use tokio::time::{Instant, timeout_at};
 
 /// How far a deletion got, counting the invocations before this one.
@@ -65,108 +70,6 @@ pub enum Resumed {
         hops: u32,
     },
     Worked(Outcome),
-}
-
-const DELETING: &str = "deleting";
-const CONFIG_PATH: &str = "offline_platform.config_load_path";
-
-/// The job record written by the services that create jobs; other fields are tolerated.
-#[derive(Debug)]
-struct JobRecord {
-    job_type: String,
-    status: String,
-    /// Where the job's configuration sources are, when the record says.
-    config_load_path: Option<S3Path>,
-}
-
-impl JobRecord {
-    fn parse(bytes: &[u8], job_id: &Id) -> Result<JobRecord, ApiError> {
-        #[derive(Deserialize)]
-        struct Fields {
-            #[serde(rename = "type")]
-            job_type: String,
-            status: String,
-            #[serde(default)]
-            config_load_path: Option<String>,
-        }
-        let unreadable =
-            |reason: String| ApiError::RecordUnreadable { job_id: job_id.to_string(), reason };
-        let fields: Fields = serde_json::from_slice(bytes)
-            .map_err(|e| unreadable(format!("not a job record: {e}")))?;
-        let config_load_path = match fields.config_load_path.as_deref() {
-            None | Some("") => None,
-            Some(path) => Some(
-                S3Path::parse("config_load_path", path)
-                    .map_err(|e| unreadable(format!("its config_load_path: {e}")))?,
-            ),
-        };
-        Ok(JobRecord { job_type: fields.job_type, status: fields.status, config_load_path })
-    }
-
-    fn is_deleting(&self) -> bool {
-        self.status == DELETING
-    }
-
-    /// Whether the request may delete the job this record describes.
-    fn admit(&self, request: &DeleteRequest) -> Result<(), ApiError> {
-        if JobType::parse(&self.job_type) != Some(request.job_type) {
-            return Err(ApiError::invalid(
-                "type",
-                format!(
-                    "job {} is of type {}, not {}",
-                    request.job_id,
-                    printable(&self.job_type),
-                    request.job_type.as_str()
-                ),
-            ));
-        }
-        match self.status.as_str() {
-            "succeeded" | "failed" | DELETING => Ok(()),
-            // Starting and running jobs are refused; so is a status this function does not know,
-            // since it cannot tell whether the job is still writing.
-            other => Err(ApiError::JobBusy {
-                job_id: request.job_id.to_string(),
-                status: printable(other),
-            }),
-        }
-    }
-
-    /// Where the configuration sources are: the record's path when it names one (a request
-    /// naming another is refused), otherwise the request's, which is then the caller's to answer
-    /// for.
-    fn config_path<'a>(
-        &'a self,
-        request: &'a DeleteRequest,
-    ) -> Result<Option<&'a S3Path>, ApiError> {
-        match (&self.config_load_path, request.config_load_path()) {
-            (Some(recorded), Some(asked)) if recorded != asked => Err(ApiError::invalid(
-                CONFIG_PATH,
-                format!(
-                    "job {} keeps its configuration sources at {recorded}, not {asked}",
-                    request.job_id
-                ),
-            )),
-            (Some(recorded), _) => Ok(Some(recorded)),
-            (None, asked) => Ok(asked),
-        }
-    }
-
-    /// The record's bytes with its status set to `deleting` and, when it names none yet, the
-    /// configuration path being deleted; every other field kept.
-    fn marked_deleting(bytes: &[u8], config_path: Option<&S3Path>) -> Option<Vec<u8>> {
-        let mut record: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(bytes).ok()?;
-        record.insert("status".into(), DELETING.into());
-        if let Some(path) = config_path {
-            record.entry("config_load_path").or_insert_with(|| path.to_string().into());
-        }
-        serde_json::to_vec(&record).ok()
-    }
-}
-
-/// A record's field, echoed to the caller: short and printable.
-fn printable(value: &str) -> String {
-    value.chars().filter(|c| !c.is_control()).take(32).collect()
 }
 
 /// Deletes the job `request` names, within `budget`.
@@ -423,7 +326,7 @@ async fn within<T>(
     request: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, ApiError> {
     match timeout_at(deadline, request).await {
-        Ok(result) => result.map_err(|err| store_error(job_id, err)),
+        Ok(result) => result.map_err(|err| ApiError::from_store(job_id, err)),
         Err(_) => {
             tracing::warn!(job_id = %job_id, what, "the store did not answer in time");
             Err(ApiError::StoreUnavailable {
@@ -436,7 +339,7 @@ async fn within<T>(
 
 fn check_complete(job_id: &Id, report: &Report) -> Result<(), ApiError> {
     if let Some(err) = &report.stopped {
-        return Err(store_error(job_id, err.clone()));
+        return Err(ApiError::from_store(job_id, err.clone()));
     }
     match &report.first_failure {
         Some(first) if report.failed > 0 => Err(ApiError::DeletionIncomplete {
@@ -459,130 +362,4 @@ fn log_report(request: &DeleteRequest, report: &Report) {
         stopped = report.stopped.as_ref().map(tracing::field::display),
         "job data deleted"
     );
-}
-
-/// The caller learns the operation and the S3 code; the SDK's detail stays in the log.
-fn store_error(job_id: &Id, err: StoreError) -> ApiError {
-    tracing::warn!(job_id = %job_id, error = %err, "store request failed");
-    let job_id = job_id.to_string();
-    if err.unavailable {
-        ApiError::StoreUnavailable { job_id, reason: format!("{} {}", err.operation, err.code) }
-    } else if err.code == "RecordTooLarge" {
-        ApiError::RecordUnreadable { job_id, reason: "it is larger than a record can be".into() }
-    } else {
-        ApiError::StoreFailed { job_id, operation: err.operation, code: err.code }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(job_type: &str) -> DeleteRequest {
-        request_with(job_type, None)
-    }
-
-    fn request_with(job_type: &str, path: Option<&str>) -> DeleteRequest {
-        let mut platform = serde_json::json!({});
-        if let Some(path) = path {
-            platform["config_load_path"] = path.into();
-        }
-        let body =
-            serde_json::json!({"job_id": "j1", "type": job_type, "offline_platform": platform});
-        let project = Id::parse("project_id", "p1").unwrap();
-        DeleteRequest::from_http(project, &[], body.to_string().as_bytes()).unwrap()
-    }
-
-    fn record(json: &str) -> Result<JobRecord, ApiError> {
-        JobRecord::parse(json.as_bytes(), &Id::parse("job_id", "j1").unwrap())
-    }
-
-    #[test]
-    fn records_tolerate_extra_fields() {
-        let r = record(r#"{"job_id":"j1","type":"etl","status":"succeeded","owner":"x","n":1}"#);
-        assert!(r.unwrap().admit(&request("etl")).is_ok());
-    }
-
-    #[test]
-    fn the_type_must_match_the_records_and_recall_is_retrieval() {
-        let r = record(r#"{"type":"retrieval","status":"failed"}"#).unwrap();
-        assert!(r.admit(&request("recall")).is_ok());
-        assert!(r.admit(&request("retrieval")).is_ok());
-        let err = r.admit(&request("etl")).unwrap_err();
-        assert_eq!(err.code(), "res.1001");
-        assert!(err.to_string().contains("parameter(type)"));
-        let r = record(r#"{"type":"recall","status":"failed"}"#).unwrap();
-        assert!(r.admit(&request("retrieval")).is_ok());
-    }
-
-    #[test]
-    fn starting_running_and_unknown_statuses_are_refused() {
-        for status in ["starting", "running", "paused"] {
-            let r = record(&format!(r#"{{"type":"etl","status":"{status}"}}"#)).unwrap();
-            let err = r.admit(&request("etl")).unwrap_err();
-            assert_eq!((err.status(), err.code()), (409, "res.1024"), "{status}");
-            assert!(err.to_string().contains(status));
-        }
-        for status in ["succeeded", "failed", "deleting"] {
-            let r = record(&format!(r#"{{"type":"etl","status":"{status}"}}"#)).unwrap();
-            assert!(r.admit(&request("etl")).is_ok(), "{status}");
-        }
-    }
-
-    #[test]
-    fn a_record_that_names_its_configuration_path_decides_it() {
-        let r =
-            record(r#"{"type":"etl","status":"failed","config_load_path":"s3://cfg/a/"}"#).unwrap();
-        let recorded = S3Path { bucket: "cfg".into(), prefix: "a".into() };
-        // None named, or the same one: the record's.
-        assert_eq!(r.config_path(&request("etl")).unwrap(), Some(&recorded));
-        let same = request_with("etl", Some("s3://cfg/a"));
-        assert_eq!(r.config_path(&same).unwrap(), Some(&recorded));
-        // Another one is refused, naming the parameter.
-        let other = request_with("etl", Some("s3://cfg/b"));
-        let err = r.config_path(&other).unwrap_err();
-        assert_eq!((err.status(), err.code()), (400, "res.1001"));
-        assert!(err.to_string().contains("parameter(offline_platform.config_load_path)"), "{err}");
-        // A record without one leaves it to the request; an empty one is none.
-        for json in [
-            r#"{"type":"etl","status":"failed"}"#,
-            r#"{"type":"etl","status":"failed","config_load_path":""}"#,
-        ] {
-            let r = record(json).unwrap();
-            assert_eq!(r.config_path(&other).unwrap(), other.config_load_path());
-            assert_eq!(r.config_path(&request("etl")).unwrap(), None);
-        }
-    }
-
-    #[test]
-    fn marking_a_record_deleting_keeps_its_other_fields_and_binds_the_path() {
-        let bytes = br#"{"job_id":"j1","type":"etl","status":"failed","n":[1]}"#;
-        let marked: serde_json::Value =
-            serde_json::from_slice(&JobRecord::marked_deleting(bytes, None).unwrap()).unwrap();
-        assert_eq!(
-            marked,
-            serde_json::json!({"job_id":"j1","type":"etl","status":"deleting","n":[1]})
-        );
-        let path = S3Path { bucket: "cfg".into(), prefix: "a".into() };
-        let marked: serde_json::Value =
-            serde_json::from_slice(&JobRecord::marked_deleting(bytes, Some(&path)).unwrap())
-                .unwrap();
-        assert_eq!(marked["config_load_path"], "s3://cfg/a");
-        assert_eq!(record(&marked.to_string()).unwrap().config_load_path, Some(path));
-    }
-
-    #[test]
-    fn an_unreadable_record_is_a_server_error() {
-        for json in [
-            "",
-            "[]",
-            r#"{"type":"etl"}"#,
-            r#"{"type":1,"status":"failed"}"#,
-            r#"{"type":"etl","status":"failed","config_load_path":"/not/s3"}"#,
-            r#"{"type":"etl","status":"failed","config_load_path":7}"#,
-        ] {
-            let err = record(json).unwrap_err();
-            assert_eq!((err.status(), err.code()), (500, "res.5001"), "{json}");
-        }
-    }
 }

@@ -16,7 +16,7 @@
 
 use crate::config::PrincipalPattern;
 use crate::error::ApiError;
-use crate::request::Id;
+use crate::job::Id;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayProxyRequestContext, ApiGatewayRequestAuthorizer,
 };

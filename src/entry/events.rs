@@ -14,7 +14,7 @@ use super::{App, EventError, settle};
 use crate::budget::Budget;
 use crate::deletion::{self, Resumed};
 use crate::request::DeleteRequest;
-use crate::store::url_decode;
+use crate::s3_names::url_decode;
 use lambda_runtime::Context;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -8,16 +8,10 @@
 //! `{JOB_PREFIX}.deletions/{project_id}/{job_id}.json`: no project id starts with `.`, so the
 //! tickets never meet job data.
 
+use super::Id;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::request::{Id, S3Path};
-
-/// Every key in `bucket` that starts with `prefix`; `prefix` always ends with `/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Folder {
-    pub bucket: String,
-    pub prefix: String,
-}
+use crate::s3_names::{Folder, S3Path};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLayout {

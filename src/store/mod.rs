@@ -5,114 +5,24 @@
 
 mod client;
 mod engine;
+pub(crate) mod error;
 
 pub use client::s3_client;
 use engine::Clients;
 pub use engine::Report;
+pub use error::{FailedKey, Fault, StoreError};
 
 use crate::budget::Budget;
 use crate::config::DeletionLimits;
 use crate::config::Versioning;
-use crate::layout::Folder;
+use crate::s3_names::Folder;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::SdkError;
 use std::collections::HashMap;
-use std::error::Error as _;
 use std::sync::{Arc, Mutex};
 
 /// The records this function reads are small JSON documents; anything larger is not one.
 const MAX_RECORD_BYTES: i64 = 1024 * 1024;
-
-/// One S3 request that failed after the SDK's retries.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{operation} s3://{bucket}/{key}: {code}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-pub struct StoreError {
-    /// What was being done: `list`, `read`, `write`, `delete`.
-    pub operation: &'static str,
-    pub bucket: String,
-    /// The key or prefix involved.
-    pub key: String,
-    /// The S3 error code (`AccessDenied`, `SlowDown`), or a transport condition (`Timeout`,
-    /// `ConnectionFailed`, `ResponseError`).
-    pub code: String,
-    /// Whether the store, not the request, is at fault: throttling, timeouts, lost connections.
-    pub unavailable: bool,
-    /// The SDK's description, for logs only: it can name hosts and internals.
-    pub detail: Option<String>,
-}
-
-/// S3 error codes that say "slow down or come back later" rather than "no".
-pub(crate) fn is_throttling_code(code: &str) -> bool {
-    matches!(code, "SlowDown" | "ServiceUnavailable" | "RequestTimeout" | "Throttling")
-}
-
-/// A key as S3 sends it URL-encoded (listings with `encoding-type=url`, event notifications):
-/// `%XX` escapes, and `+` for a space (a `+` of the key itself comes as `%2B`).
-pub fn url_decode(encoded: &str) -> String {
-    let spaced = encoded.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
-}
-
-/// The `<Code>` of an S3 error document.
-fn code_in_body(response: &HttpResponse) -> Option<String> {
-    let text = std::str::from_utf8(response.body().bytes()?).ok()?;
-    let start = text.find("<Code>")? + "<Code>".len();
-    let end = start + text[start..].find("</Code>")?;
-    Some(text[start..end].to_owned())
-}
-
-impl StoreError {
-    /// Worth another attempt: the store was unavailable, or failed inside itself.
-    pub(crate) fn is_passing(&self) -> bool {
-        self.unavailable || self.code == "InternalError" || self.code == "HTTP500"
-    }
-
-    fn from_sdk<E>(
-        operation: &'static str,
-        bucket: &str,
-        key: &str,
-        err: SdkError<E, HttpResponse>,
-    ) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let (code, unavailable) = match &err {
-            SdkError::TimeoutError(_) => ("Timeout".to_owned(), true),
-            SdkError::DispatchFailure(_) => ("ConnectionFailed".to_owned(), true),
-            SdkError::ResponseError(_) => ("ResponseError".to_owned(), true),
-            SdkError::ServiceError(service) => {
-                let status = service.raw().status().as_u16();
-                // An error inside a 200 (S3 can fail after sending its status) is not parsed by
-                // the SDK; read its code from the body. Without an error document, the status.
-                let code = service
-                    .err()
-                    .code()
-                    .map(str::to_owned)
-                    .or_else(|| code_in_body(service.raw()))
-                    .unwrap_or_else(|| format!("HTTP{status}"));
-                let unavailable = status == 503 || is_throttling_code(&code);
-                (code, unavailable)
-            }
-            _ => ("RequestFailed".to_owned(), false),
-        };
-        let mut detail = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            detail.push_str(": ");
-            detail.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        StoreError {
-            operation,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            code,
-            unavailable,
-            detail: Some(detail),
-        }
-    }
-}
 
 /// The S3 clients (one connection pool), shared by every invocation of the process, and how hard
 /// to drive them.
@@ -190,8 +100,8 @@ impl Store {
             operation: "read",
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            code: "RecordTooLarge".into(),
-            unavailable: false,
+            code: "EntityTooLarge".into(),
+            fault: Fault::TooLarge,
             detail: Some(format!("{size} bytes")),
         };
         if let Some(size) = response.content_length().filter(|&n| n > MAX_RECORD_BYTES) {
@@ -202,7 +112,7 @@ impl Store {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             code: "ResponseError".into(),
-            unavailable: true,
+            fault: Fault::Unavailable,
             detail: Some(e.to_string()),
         })?;
         Ok(Some(bytes.to_vec()))
@@ -221,17 +131,9 @@ impl Store {
                 .map(drop)
                 .map_err(|err| StoreError::from_sdk("delete", bucket, key, err));
         }
-        let folder = Folder { bucket: bucket.to_owned(), prefix: key.to_owned() };
-        let report = engine::delete_folder(
-            &self.clients,
-            &folder,
-            None,
-            Some(key),
-            true,
-            self.limits,
-            Budget::unlimited(),
-        )
-        .await;
+        let versions = engine::Target::Versions { bucket, key };
+        let report =
+            engine::delete(&self.clients, versions, self.limits, Budget::unlimited()).await;
         if let Some(err) = report.stopped {
             return Err(err);
         }
@@ -241,7 +143,7 @@ impl Store {
                 bucket: bucket.to_owned(),
                 key: failure.key,
                 code: failure.code,
-                unavailable: false,
+                fault: Fault::Refused,
                 detail: Some(failure.message),
             }),
             None => Ok(()),
@@ -269,11 +171,10 @@ impl Store {
         keep: Option<&str>,
         budget: Budget,
     ) -> Report {
-        let limits = self.limits;
         match self.is_versioned(&folder.bucket).await {
             Ok(versioned) => {
-                engine::delete_folder(&self.clients, folder, keep, None, versioned, limits, budget)
-                    .await
+                let target = engine::Target::Folder { folder, keep, versioned };
+                engine::delete(&self.clients, target, self.limits, budget).await
             }
             Err(err) => Report { stopped: Some(err), ..Report::default() },
         }

@@ -226,7 +226,11 @@ impl Bucket {
         for page in &pages {
             let encoded = page.encoding_type() == Some(&EncodingType::Url);
             for key in page.contents().iter().filter_map(|object| object.key()) {
-                keys.insert(if encoded { del_job::store::url_decode(key) } else { key.to_owned() });
+                keys.insert(if encoded {
+                    del_job::s3_names::url_decode(key)
+                } else {
+                    key.to_owned()
+                });
             }
         }
         keys

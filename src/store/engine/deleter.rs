@@ -4,18 +4,19 @@
 //! slow down instead of spending a fixed number of attempts: a throttled batch waits and goes
 //! again for as long as the budget lasts. Other passing failures (timeouts, lost connections,
 //! 500s, an error inside a 200) are retried a few times with backoff. A reply can be a 200 that
-//! lists per-key `Errors`: every reply is read, keys that failed for a passing reason go again
-//! alone, the rest are reported.
+//! lists per-key `Errors`: every reply is read (reply.rs), keys that failed for a passing reason
+//! go again alone, the rest are reported.
 
 use super::page::Page;
+use super::reply;
 use super::throttle::Throttle;
 use super::{Listed, Report};
 use crate::budget::Budget;
-use crate::store::{StoreError, is_throttling_code};
+use crate::store::error::is_throttling_code;
+use crate::store::{Fault, StoreError};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures_util::{Stream, StreamExt};
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -77,15 +78,30 @@ async fn delete_batch(
     mut batch: Vec<Listed>,
     throttle: &Throttle,
 ) -> Report {
-    let mut report = Report::default();
     // XML 1.0 cannot carry control characters: such keys go one by one, in the URL.
     let singles: Vec<Listed> =
         batch.extract_if(.., |o| o.key.chars().any(char::is_control)).collect();
     // Compact while the request is in flight: with dozens in flight, keys as `Listed` were a
     // quarter of the heap.
-    let mut pending = Page::new(&batch);
+    let pending = Page::new(&batch);
     drop(batch);
-    for object in singles {
+    let mut report = delete_singles(client, bucket, singles, throttle).await;
+    if report.stopped.is_none() && !pending.is_empty() {
+        report.merge(delete_page(client, bucket, pending, throttle).await);
+    }
+    report
+}
+
+/// Deletes `objects` one request each (DeleteObject, the key in the URL); stops at the first
+/// failure of the store itself.
+async fn delete_singles(
+    client: &Client,
+    bucket: &str,
+    objects: Vec<Listed>,
+    throttle: &Throttle,
+) -> Report {
+    let mut report = Report::default();
+    for object in objects {
         let slot = throttle.slot().await;
         let deleted = client
             .delete_object()
@@ -103,16 +119,25 @@ async fn delete_batch(
             Err(err) => {
                 let err = StoreError::from_sdk("delete", bucket, &object.key, err);
                 report.fail(std::slice::from_ref(&object), &err.code, "");
-                if err.unavailable {
+                if err.is_unavailable() {
                     report.stopped = Some(err);
                     return report;
                 }
             }
         }
     }
-    if pending.is_empty() {
-        return report;
-    }
+    report
+}
+
+/// Deletes a page's objects with DeleteObjects, sending again what the store throttled for as
+/// long as the budget lasts, and what failed for another passing reason a few times.
+async fn delete_page(
+    client: &Client,
+    bucket: &str,
+    mut pending: Page,
+    throttle: &Throttle,
+) -> Report {
+    let mut report = Report::default();
     let mut failures = 0;
     for round in 0u32.. {
         if round > 0 {
@@ -122,7 +147,7 @@ async fn delete_batch(
         let reply = match send(client, bucket, &pending).await {
             Ok(reply) => reply,
             Err(err) => {
-                let throttled = err.unavailable && is_throttling_code(&err.code);
+                let throttled = err.is_unavailable() && is_throttling_code(&err.code);
                 throttle.done(slot, throttled);
                 if throttled || (err.is_passing() && failures + 1 < ATTEMPTS) {
                     failures += u32::from(!throttled);
@@ -133,53 +158,14 @@ async fn delete_batch(
                 return report;
             }
         };
-        // Quiet mode: the reply lists only the keys that were not deleted. S3 names the key of
-        // every error; one that names none cannot be matched to its object.
-        let mut errors: HashMap<(String, Option<String>), (&str, &str)> = HashMap::new();
-        let mut unnamed = Vec::new();
-        for e in reply.errors() {
-            let error = (e.code().unwrap_or("Unknown"), e.message().unwrap_or(""));
-            if let Some(key) = e.key() {
-                errors.insert((key.to_owned(), e.version_id().map(str::to_owned)), error);
-            } else {
-                unnamed.push(error);
-            }
-        }
-        let throttled = errors.values().chain(&unnamed).any(|(code, _)| is_throttling_code(code));
-        throttle.done(slot, throttled);
-        // The usual reply lists no errors: every key went, and none is rebuilt to look it up.
-        if errors.is_empty() && unnamed.is_empty() {
-            report.deleted += pending.len() as u64;
-            report.bytes += pending.size();
+        let verdict = reply::read(&pending, reply.errors(), failures + 1 < ATTEMPTS);
+        throttle.done(slot, verdict.throttled);
+        report.merge(verdict.report);
+        if verdict.retry.is_empty() {
             break;
         }
-        let passing_left = failures + 1 < ATTEMPTS;
-        let mut retry = Vec::new();
-        for object in pending.objects() {
-            match errors.remove(&(object.key.clone(), object.version_id.clone())) {
-                None => {
-                    report.deleted += 1;
-                    report.bytes += object.size;
-                }
-                Some((code, _)) if is_throttling_code(code) => retry.push(object),
-                Some((code, _)) if code == "InternalError" && passing_left => retry.push(object),
-                Some((code, message)) => report.fail(std::slice::from_ref(&object), code, message),
-            }
-        }
-        // An error naming a key that was not sent, or none, cannot be matched to its object;
-        // rather than call a failure a success, count one object fewer as deleted for each. No
-        // object has the empty key: it stands for the one not named.
-        let unmatched =
-            errors.into_iter().chain(unnamed.into_iter().map(|e| ((String::new(), None), e)));
-        for ((key, version_id), (code, message)) in unmatched {
-            report.deleted = report.deleted.saturating_sub(1);
-            report.fail(&[Listed { key, version_id, size: 0 }], code, message);
-        }
-        if retry.is_empty() {
-            break;
-        }
-        failures += u32::from(!throttled);
-        pending = Page::new(&retry);
+        failures += u32::from(!verdict.throttled);
+        pending = Page::new(&verdict.retry);
     }
     report
 }
@@ -203,7 +189,7 @@ async fn send(
         bucket: bucket.to_owned(),
         key: first.to_owned(),
         code: "InvalidRequest".into(),
-        unavailable: false,
+        fault: Fault::Refused,
         detail: Some(err.to_string()),
     })?;
     client

@@ -1,7 +1,7 @@
-//! The deletion engine, one folder at a time:
+//! The deletion engine, one target at a time (a folder, or the versions of one key):
 //!
 //! ```text
-//! lister (lister.rs) -> compact pages (page.rs, backlog.rs) -> batches of `batch_size` keys -> deleters (deleter.rs)
+//! lister/ -> compact pages (page.rs, backlog.rs) -> batches.rs -> deleter.rs (throttle.rs, reply.rs)
 //! ```
 //!
 //! Listing runs ahead: deletion starts once listing has ended or the lister has to wait for room,
@@ -11,35 +11,32 @@
 //! folder. When a whole request fails the deleters stop taking batches and hang up, which stops
 //! the lister.
 //!
-//! Once listing has ended, the last batches shrink (`tail_batch`), so that the requests in flight
+//! Once listing has ended, the last batches shrink (batches.rs), so that the requests in flight
 //! end about together instead of draining, fewer and fewer at a time, at a fraction of the
 //! store's rate.
 
 mod backlog;
+mod batches;
 mod deleter;
 mod lister;
 mod page;
-mod ranges;
+mod reply;
 mod throttle;
 
-use super::StoreError;
+use super::{FailedKey, StoreError};
 use crate::budget::Budget;
 use crate::config::DeletionLimits;
-use crate::error::FailedKey;
-use crate::layout::Folder;
+use crate::s3_names::Folder;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use backlog::{BACKLOG_PAGES, Backlog};
-use futures_util::Stream;
-use page::{Objects, Page};
+use batches::batches;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 /// The longest deletion waits for listing to end or run far ahead (see backlog.rs).
 const MAX_HOLD: Duration = Duration::from_secs(5);
-/// The smallest batch the tail of a folder is cut into (see `tail_batch`).
-const TAIL_MIN_BATCH: usize = 20;
 
 /// What a folder deletion did. Partial success is data: what was deleted, what was not and why.
 #[derive(Debug, Default)]
@@ -69,6 +66,8 @@ impl Report {
         self.cut_short |= other.cut_short;
     }
 
+    /// Counts `objects` as not deleted, the first named with `code` and `message` if it is the
+    /// report's first failure.
     fn fail(&mut self, objects: &[Listed], code: &str, message: &str) {
         self.failed += objects.len() as u64;
         if self.first_failure.is_none()
@@ -107,24 +106,58 @@ struct Listed {
     size: u64,
 }
 
-/// Deletes every object under `folder`, but `keep`; only `only` when it is set (an exact key).
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn delete_folder(
+/// What one run of the engine deletes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target<'a> {
+    /// Every object in `folder` but `keep`; in a versioned bucket, every version of each.
+    Folder { folder: &'a Folder, keep: Option<&'a str>, versioned: bool },
+    /// Every version and delete marker of one key, in a versioned bucket.
+    Versions { bucket: &'a str, key: &'a str },
+}
+
+impl Target<'_> {
+    fn bucket(&self) -> &str {
+        match self {
+            Target::Folder { folder, .. } => &folder.bucket,
+            Target::Versions { bucket, .. } => bucket,
+        }
+    }
+
+    /// The prefix every key listed must start with: the isolation boundary.
+    fn root(&self) -> &str {
+        match self {
+            Target::Folder { folder, .. } => &folder.prefix,
+            Target::Versions { key, .. } => key,
+        }
+    }
+
+    fn versioned(&self) -> bool {
+        match self {
+            Target::Folder { versioned, .. } => *versioned,
+            Target::Versions { .. } => true,
+        }
+    }
+
+    /// Whether a listed key inside the root is one to delete.
+    fn admits(&self, key: &str) -> bool {
+        match self {
+            Target::Folder { keep, .. } => Some(key) != *keep,
+            Target::Versions { key: only, .. } => key == *only,
+        }
+    }
+}
+
+/// Deletes every object of `target`, within `budget`.
+pub(super) async fn delete(
     clients: &Clients,
-    folder: &Folder,
-    keep: Option<&str>,
-    only: Option<&str>,
-    versioned: bool,
+    target: Target<'_>,
     limits: DeletionLimits,
     budget: Budget,
 ) -> Report {
     let backlog = &Backlog::default();
     let lister = lister::Lister {
         client: &clients.standard,
-        bucket: &folder.bucket,
-        root: &folder.prefix,
-        keep,
-        only,
+        target,
         concurrency: limits.list_concurrency,
         full_pages: Semaphore::new(lister::full_pages_in_flight(limits.list_concurrency)),
         budget,
@@ -133,10 +166,7 @@ pub(super) async fn delete_folder(
     let (pages, received) = mpsc::channel(BACKLOG_PAGES);
     let listing = async move {
         // Owning the sender here closes the channel as soon as listing ends.
-        let listed = match versioned {
-            true => lister.run_versions(&pages).await,
-            false => lister.run(&pages).await,
-        };
+        let listed = lister.run(&pages).await;
         backlog.listing_ended();
         listed
     };
@@ -145,7 +175,7 @@ pub(super) async fn delete_folder(
         // Not for longer than a bounded share of the budget, however slowly listing goes.
         let longest = MAX_HOLD.min(budget.cut_at.saturating_duration_since(Instant::now()) / 4);
         let _ = tokio::time::timeout(longest, backlog.deletion_may_start()).await;
-        deleter::delete_all(&clients.deleting, &folder.bucket, batches, limits.concurrency, budget)
+        deleter::delete_all(&clients.deleting, target.bucket(), batches, limits.concurrency, budget)
             .await
     };
     let (listed, mut report) = tokio::join!(listing, deleting);
@@ -159,132 +189,9 @@ pub(super) async fn delete_folder(
     report
 }
 
-/// The size of the next batch once listing has ended and `left` keys are still to be batched:
-/// `full` until fewer than `concurrency` full batches are left, then an equal share of what is
-/// left for each request, down to `TAIL_MIN_BATCH`. A store that works through a request's keys
-/// one after another (Garage does) otherwise ends a folder with fewer and fewer requests in
-/// flight, each still holding up to a full batch: on Garage the last 0.6-0.9 s of a 4 s job of
-/// 20,000 objects ran at a third to half of the steady rate (BENCHMARKS.md).
-fn tail_batch(left: usize, full: usize, concurrency: usize) -> usize {
-    left.div_ceil(concurrency).clamp(TAIL_MIN_BATCH.min(full), full)
-}
-
-/// Regroups pages into batches of `full` keys. A smaller batch goes out only when no page is
-/// waiting, so that a deleter never idles while keys are known, and at the tail (`tail_batch`).
-fn batches<'a>(
-    pages: mpsc::Receiver<Page>,
-    backlog: &'a Backlog,
-    full: usize,
-    concurrency: usize,
-) -> impl Stream<Item = Vec<Listed>> + 'a {
-    // The page being taken apart.
-    let state = (pages, None::<Objects<Page>>);
-    futures_util::stream::unfold(state, move |(mut pages, mut current)| async move {
-        let size = backlog.left_to_batch().map_or(full, |left| tail_batch(left, full, concurrency));
-        let mut batch = Vec::with_capacity(size);
-        loop {
-            if let Some(objects) = &mut current {
-                let before = batch.len();
-                batch.extend(objects.by_ref().take(size - batch.len()));
-                backlog.taken(batch.len() - before);
-                if objects.is_done() {
-                    backlog.release(objects.page());
-                    current = None;
-                }
-            }
-            if batch.len() == size {
-                return Some((batch, (pages, current)));
-            }
-            let page = match pages.try_recv() {
-                Ok(page) => Some(page),
-                Err(mpsc::error::TryRecvError::Empty) if !batch.is_empty() => {
-                    return Some((batch, (pages, current)));
-                }
-                Err(_) => pages.recv().await,
-            };
-            match page {
-                Some(page) => current = Some(page.into_objects()),
-                None if batch.is_empty() => return None,
-                None => return Some((batch, (pages, current))),
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::StreamExt;
-
-    fn page(from: usize, len: usize) -> Vec<Listed> {
-        (from..from + len)
-            .map(|i| Listed { key: format!("k{i:05}"), version_id: None, size: 1 })
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn pages_are_regrouped_into_full_batches_without_losing_or_repeating_keys() {
-        let (sender, receiver) = mpsc::channel(8);
-        let backlog = Backlog::default();
-        let mut from = 0;
-        for len in [1000, 250, 250, 999, 1, 3] {
-            let page = Page::new(&page(from, len));
-            backlog.add(&page);
-            sender.send(page).await.unwrap();
-            from += len;
-        }
-        drop(sender);
-        let batches: Vec<Vec<Listed>> = batches(receiver, &backlog, 1000, 8).collect().await;
-        assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= 1000));
-        let keys: Vec<String> = batches.into_iter().flatten().map(|l| l.key).collect();
-        let expected: Vec<String> = page(0, from).into_iter().map(|l| l.key).collect();
-        assert_eq!(keys, expected);
-    }
-
-    #[tokio::test]
-    async fn a_partial_batch_goes_out_when_no_page_is_waiting() {
-        let (sender, receiver) = mpsc::channel(8);
-        let backlog = Backlog::default();
-        let first = Page::new(&page(0, 10));
-        backlog.add(&first);
-        sender.send(first).await.unwrap();
-        let mut batches = std::pin::pin!(batches(receiver, &backlog, 1000, 8));
-        // The sender is still open: a deleter would otherwise wait for keys that are known.
-        assert_eq!(batches.next().await.map(|b| b.len()), Some(10));
-        drop(sender);
-        assert!(batches.next().await.is_none());
-    }
-
-    #[test]
-    fn the_last_batches_shrink_to_an_equal_share_of_what_is_left() {
-        assert_eq!(tail_batch(10_000, 100, 32), 100);
-        assert_eq!(tail_batch(3_200, 100, 32), 100);
-        assert_eq!(tail_batch(1_600, 100, 32), 50);
-        assert_eq!(tail_batch(100, 100, 32), TAIL_MIN_BATCH);
-        // A full batch below the floor is never made larger.
-        assert_eq!(tail_batch(50, 5, 32), 5);
-    }
-
-    #[tokio::test]
-    async fn once_listing_has_ended_batches_shrink_without_losing_or_repeating_keys() {
-        let (sender, receiver) = mpsc::channel(8);
-        let backlog = Backlog::default();
-        for from in (0..1000).step_by(250) {
-            let page = Page::new(&page(from, 250));
-            backlog.add(&page);
-            sender.send(page).await.unwrap();
-        }
-        drop(sender);
-        backlog.listing_ended();
-        let batches: Vec<Vec<Listed>> = batches(receiver, &backlog, 100, 4).collect().await;
-        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
-        // Full until fewer than 4 full batches are left (after 700 keys), then a quarter of
-        // what is left, down to 20, and the last keys.
-        assert_eq!(sizes, [100, 100, 100, 100, 100, 100, 100, 75, 57, 42, 32, 24, 20, 20, 20, 10]);
-        let keys: Vec<String> = batches.into_iter().flatten().map(|l| l.key).collect();
-        let expected: Vec<String> = page(0, 1000).into_iter().map(|l| l.key).collect();
-        assert_eq!(keys, expected);
-    }
 
     #[test]
     fn the_deleting_client_only_gives_up_the_retries() {

@@ -1,0 +1,393 @@
+//! Key ranges: a large flat folder would be one chain of pages, so after a page the rest of it
+//! is cut into ranges listed side by side. ListObjectsV2 takes a `start-after` but no end, so a
+//! range `(after, upto]` is listed from `after` and ends at its first key past `upto`. That is
+//! exact whatever the cut points are: a bad guess costs balance and a request, never a key
+//! missed or listed twice.
+//!
+//! The cut points are guessed from one page. Jobs name their outputs with counters
+//! (`part-00000`, `data-0001999.bin`, hex hashes), so the position where the page's first and
+//! last keys part shows how far one page reaches; stepping the key up to that position, in the
+//! counter's alphabet, gives points about a page apart. A range whose first page ends before the
+//! range does asks for a short page next ([`Start::Tail`]), since it most likely holds only a
+//! few keys more, or none.
+
+use super::{Delimited, Done, Lister, Listing, PROBE_KEYS};
+use crate::store::StoreError;
+use crate::store::engine::Listed;
+use crate::store::engine::page::Page;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use tokio::sync::mpsc::{self, Permit};
+use tokio::time::timeout_at;
+
+/// A key range of a folder: its keys after `start`, up to and with `upto` (to the end when
+/// `None`). The sub-folders its pages roll up are listed as chains.
+pub(super) struct Range {
+    prefix: String,
+    start: Start,
+    upto: Option<String>,
+}
+
+/// Where a range's next page starts.
+pub(super) enum Start {
+    /// After this key, which need not exist: the start of a range cut from another.
+    After(String),
+    /// Where the last page ended.
+    Token(String),
+    /// Where the first page of a range cut about a page long ended without reaching the range's
+    /// end: most likely just before it, so a short page asks, not a full one read past it.
+    Tail(String),
+}
+
+impl Lister<'_> {
+    /// One delimiter page of `range`.
+    pub(super) async fn range<'p>(
+        &self,
+        range: Range,
+        pages: &'p mpsc::Sender<Page>,
+    ) -> Result<Done<'p>, StoreError> {
+        let Ok(slot) = self.reserve(pages).await else { return Ok(Done::cut_short()) };
+        if !self.budget.allows_new_work() {
+            return Ok(Done::cut_short());
+        }
+        let request = self.list(&range.prefix).delimiter("/");
+        let request = match &range.start {
+            Start::After(key) => request.start_after(key),
+            Start::Token(token) => request.continuation_token(token),
+            Start::Tail(token) => request.continuation_token(token).max_keys(PROBE_KEYS),
+        };
+        let listed = async {
+            match range.start {
+                Start::Tail(_) => request.send().await,
+                _ => self.full_page(request.send()).await,
+            }
+        };
+        let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
+            return Ok(Done::cut_short());
+        };
+        let page = Box::new(page.map_err(|e| self.error(&range.prefix, e))?);
+        Ok(Done::Ranged { range, page, slot })
+    }
+
+    /// Sends the part of a range's page that lies in the range `(after, upto]`, and returns
+    /// the listings of what is left: its sub-folders, and the rest of the range cut at up to
+    /// `room` points; with the number of cuts. Sub-folders and cut points hold no '/' past the
+    /// prefix, so each sub-folder lies wholly on one side of a cut.
+    pub(super) fn range_page(
+        &self,
+        range: Range,
+        page: &ListObjectsV2Output,
+        slot: Permit<'_, Page>,
+        room: usize,
+    ) -> (Vec<Listing>, usize) {
+        let Range { prefix, start, upto } = range;
+        // Only a range's first page starts after a key; later ones go on from a token.
+        let after = match start {
+            Start::After(key) => Some(key),
+            Start::Token(_) | Start::Tail(_) => None,
+        };
+        let past_end = |key: &str| upto.as_deref().is_some_and(|upto| key > upto);
+        // A store that ignored `start-after` must not make another range's keys ours too.
+        let before_start = |key: &str| after.as_deref().is_some_and(|after| key <= after);
+        let Delimited { mut listed, subfolders: mut found, truncated, token } =
+            self.delimited(page, &prefix);
+        listed.retain(|object| !before_start(&object.key));
+        found.retain(|folder| !before_start(folder));
+        let keys = listed.iter().map(|object| object.key.as_str());
+        let ended = keys.chain(found.iter().map(String::as_str)).any(past_end);
+        listed.retain(|object| !past_end(&object.key));
+        found.retain(|folder| !past_end(folder));
+        let mut next: Vec<Listing> =
+            found.into_iter().map(|prefix| Listing::Chain { prefix }).collect();
+        let mut cuts = Vec::new();
+        if let Some(token) = token.filter(|_| truncated && !ended) {
+            cuts = cuts_after(&prefix, &listed, upto.as_deref(), room);
+            // Cut where a counter steps, a range often holds exactly a page (after `data-0002`
+            // up to `data-0003`: `data-0002000` to `data-0002999`), so its first page ends
+            // just before the range does, and a full page after it would be read past the
+            // range for nothing.
+            let start = match after.is_some() && upto.is_some() && cuts.is_empty() {
+                true => Start::Tail(token),
+                false => Start::Token(token),
+            };
+            next.extend(ranges(prefix, start, upto, &cuts));
+        }
+        self.send(slot, listed);
+        (next, cuts.len())
+    }
+}
+
+/// The listings of the rest of a range from `first`, cut at `cuts` (in order).
+pub(super) fn ranges(
+    prefix: String,
+    first: Start,
+    upto: Option<String>,
+    cuts: &[String],
+) -> Vec<Listing> {
+    if !cuts.is_empty() {
+        tracing::debug!(prefix, ranges = cuts.len() + 1, "folder cut into key ranges");
+    }
+    let starts = std::iter::once(first).chain(cuts.iter().cloned().map(Start::After));
+    let ends = cuts.iter().cloned().map(Some).chain(std::iter::once(upto));
+    starts
+        .zip(ends)
+        .map(|(start, upto)| Listing::Range(Range { prefix: prefix.clone(), start, upto }))
+        .collect()
+}
+
+/// Up to `room` points that cut the rest of a folder after the page `listed`, below `upto`.
+pub(super) fn cuts_after(
+    prefix: &str,
+    listed: &[Listed],
+    upto: Option<&str>,
+    room: usize,
+) -> Vec<String> {
+    if room == 0 {
+        return Vec::new();
+    }
+    let keys: Vec<&str> = listed.iter().map(|object| object.key.as_str()).collect();
+    cut_points(prefix, &keys, upto, room)
+}
+
+/// Alphabets a counter is written in, smallest first, each in byte order as the store sorts.
+const ALPHABETS: [&[u8]; 6] = [
+    b"0123456789",
+    b"0123456789ABCDEF",
+    b"0123456789abcdef",
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    b"0123456789abcdefghijklmnopqrstuvwxyz",
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+];
+
+/// Printable ASCII but '/': cut points never hold a delimiter, so a sub-folder is never split
+/// between two ranges.
+const PRINTABLE: [u8; 94] = {
+    let mut all = [0; 94];
+    let (mut at, mut byte) = (0, b' ');
+    while byte <= b'~' {
+        if byte != b'/' {
+            all[at] = byte;
+            at += 1;
+        }
+        byte += 1;
+    }
+    all
+};
+
+/// At most `most` points after the last of `keys` and before `upto`, in order, that cut the
+/// rest of a folder into ranges of about a page each. `keys` is one page of the folder, in order,
+/// every key starting with `prefix` and holding no '/' after it. Empty when the page shows no
+/// counter to step.
+fn cut_points(prefix: &str, keys: &[&str], upto: Option<&str>, most: usize) -> Vec<String> {
+    let (Some(first), Some(last)) = (keys.first(), keys.last()) else { return Vec::new() };
+    let (first, last) = (first.as_bytes(), last.as_bytes());
+    let parted = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+    // The store's order is not trusted: a page out of order is not cut, and never panics.
+    if parted < prefix.len() || parted >= first.len().min(last.len()) {
+        return Vec::new();
+    }
+    // The counter's digits are where the keys part and the position after it.
+    let digits = keys.iter().flat_map(|key| key.as_bytes().iter().skip(parted).take(2).copied());
+    let Some(alphabet) = alphabet_of(digits) else { return Vec::new() };
+    let (Some(low), Some(high)) = (rank(alphabet, first[parted]), rank(alphabet, last[parted]))
+    else {
+        return Vec::new();
+    };
+    // The page spans `spanned` digits where it parts. Stepping the digit before it moves about
+    // `alphabet / spanned` pages, stepping that digit itself `1 / spanned` of a page: take
+    // whichever is nearer one page.
+    let Some(spanned) = high.checked_sub(low).map(|apart| apart + 1) else { return Vec::new() };
+    let stepped = match parted > prefix.len() && alphabet.len() / spanned <= spanned {
+        true => parted,
+        false => parted + 1,
+    };
+    let mut point = last[..stepped].to_vec();
+    let mut points = Vec::new();
+    while points.len() < most && step(&mut point, alphabet, prefix.len()) {
+        // Only ASCII bytes were changed, each at a character of its own.
+        let Ok(cut) = String::from_utf8(point.clone()) else { break };
+        if upto.is_some_and(|upto| cut.as_str() >= upto) {
+            break;
+        }
+        points.push(cut);
+    }
+    points
+}
+
+/// The smallest alphabet that holds every digit; none when one is not printable ASCII or '/'.
+fn alphabet_of(digits: impl Iterator<Item = u8>) -> Option<&'static [u8]> {
+    let mut seen = [false; 128];
+    for digit in digits {
+        if digit == b'/' || !(b' '..=b'~').contains(&digit) {
+            return None;
+        }
+        seen[usize::from(digit)] = true;
+    }
+    let holds_all = |alphabet: &[u8]| {
+        (0..128u8).all(|byte| !seen[usize::from(byte)] || alphabet.contains(&byte))
+    };
+    ALPHABETS.into_iter().find(|alphabet| holds_all(alphabet)).or(Some(&PRINTABLE))
+}
+
+/// Where `byte` stands in `alphabet`.
+fn rank(alphabet: &[u8], byte: u8) -> Option<usize> {
+    alphabet.iter().position(|&a| a == byte)
+}
+
+/// Steps `point` to the next string in `alphabet`, carrying left as a counter does, but never
+/// into its first `fixed` bytes; false when it cannot.
+fn step(point: &mut [u8], alphabet: &[u8], fixed: usize) -> bool {
+    for at in (fixed..point.len()).rev() {
+        let Some(rank) = rank(alphabet, point[at]) else { return false };
+        if let Some(&next) = alphabet.get(rank + 1) {
+            point[at] = next;
+            return true;
+        }
+        point[at] = alphabet[0];
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests;
+    use super::*;
+    use crate::store::engine::backlog::Backlog;
+    use aws_sdk_s3::types::{CommonPrefix, Object};
+    use tokio::sync::mpsc;
+
+    /// What a range keeps of a page (keys and sub-folders), and where it goes on: with a short
+    /// page or a full one, from which token. `after`: the range's start, when the page is the
+    /// range's first.
+    fn range_of(
+        page: &ListObjectsV2Output,
+        after: Option<&str>,
+        upto: &str,
+    ) -> (Vec<String>, Option<(&'static str, String)>) {
+        let (client, backlog) = (tests::client(), Backlog::default());
+        let lister = tests::lister(&client, &backlog);
+        let (pages, mut received) = mpsc::channel(1);
+        let slot = pages.try_reserve().expect("a free slot");
+        let start = match after {
+            Some(after) => Start::After(format!("j/{after}")),
+            None => Start::Token("t".into()),
+        };
+        let range = Range { prefix: "j/".into(), start, upto: Some(format!("j/{upto}")) };
+        let (rest, _) = lister.range_page(range, page, slot, 0);
+        let mut kept: Vec<String> = match received.try_recv() {
+            Ok(page) => page.into_objects().map(|o| o.key).collect(),
+            Err(_) => Vec::new(),
+        };
+        let mut next = None;
+        for listing in rest {
+            match listing {
+                Listing::Chain { prefix } => kept.push(prefix),
+                Listing::Range(Range { start: Start::Tail(token), .. }) => {
+                    next = Some(("short", token))
+                }
+                Listing::Range(Range { start: Start::Token(token), .. }) => {
+                    next = Some(("full", token))
+                }
+                _ => panic!("a range page leads to sub-folder chains and its own next page"),
+            }
+        }
+        (kept, next)
+    }
+
+    fn page(keys: &[&str], folders: &[&str], truncated: bool) -> ListObjectsV2Output {
+        let object = |key: &&str| Object::builder().key(format!("j/{key}")).build();
+        let folder = |p: &&str| CommonPrefix::builder().prefix(format!("j/{p}")).build();
+        ListObjectsV2Output::builder()
+            .set_contents(Some(keys.iter().map(object).collect()))
+            .set_common_prefixes(Some(folders.iter().map(folder).collect()))
+            .is_truncated(truncated)
+            .next_continuation_token("next")
+            .build()
+    }
+
+    #[test]
+    fn a_range_keeps_exactly_its_keys_whatever_the_store_sent() {
+        // A page from where the range starts: it goes on while nothing is past its end, with a
+        // short page, since the range most likely ends soon after its first page.
+        let inside = page(&["b1", "b2"], &["b3/"], true);
+        let kept = vec!["j/b1".into(), "j/b2".into(), "j/b3/".into()];
+        assert_eq!(
+            range_of(&inside, Some("b"), "c"),
+            (kept.clone(), Some(("short", "next".into())))
+        );
+        // A later page of a range that goes on: it goes on with full pages.
+        assert_eq!(range_of(&inside, None, "c"), (kept, Some(("full", "next".into()))));
+        // The end key itself is in; past it the range has ended, whether the page is
+        // truncated or not.
+        let across = page(&["bz", "c", "c0", "d"], &["c/"], true);
+        assert_eq!(range_of(&across, Some("b"), "c"), (vec!["j/bz".into(), "j/c".into()], None));
+        // A store that ignored `start-after`: keys at or before the start are another range's.
+        let from_the_top = page(&["a", "b", "b1"], &["a/"], false);
+        assert_eq!(range_of(&from_the_top, Some("b"), "c"), (vec!["j/b1".into()], None));
+    }
+
+    fn keys_of(keys: impl Iterator<Item = String>) -> Vec<String> {
+        keys.collect()
+    }
+
+    fn cuts(prefix: &str, keys: &[String], upto: Option<&str>, most: usize) -> Vec<String> {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        cut_points(prefix, &keys, upto, most)
+    }
+
+    #[test]
+    fn a_decimal_counter_is_cut_a_page_apart() {
+        let keys = keys_of((0..1000).map(|i| format!("j/out/data-{i:07}.bin")));
+        let points = cuts("j/out/", &keys, None, 12);
+        assert_eq!(points.first().map(String::as_str), Some("j/out/data-0001"));
+        assert_eq!(points.get(8).map(String::as_str), Some("j/out/data-0009"));
+        // The carry goes on as a counter does.
+        assert_eq!(points.get(9).map(String::as_str), Some("j/out/data-0010"));
+        assert_eq!(points.len(), 12);
+    }
+
+    #[test]
+    fn a_page_that_spans_few_digits_is_cut_on_the_next_digit() {
+        // Hex names whose page reaches only from 0000 to 02ff.
+        let mut keys = keys_of((0..1000).map(|i| format!("j/{:04x}-{i}", i * 768 / 1000)));
+        keys.sort();
+        assert_eq!(cuts("j/", &keys, None, 3), ["j/03", "j/04", "j/05"]);
+    }
+
+    #[test]
+    fn points_are_ordered_above_the_page_and_below_the_end() {
+        let keys = keys_of((0..1000).map(|i| format!("p/part-{i:05}")));
+        let points = cuts("p/", &keys, Some("p/part-04"), 100);
+        assert_eq!(points, ["p/part-01", "p/part-02", "p/part-03"]);
+        assert!(points.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn no_point_leaves_the_prefix_or_holds_a_delimiter() {
+        // The carry would have to step the prefix itself.
+        let keys = keys_of((0..1000).map(|i| format!("p9/{:03}", i)));
+        assert_eq!(cuts("p9/", &keys, None, 5), Vec::<String>::new());
+        let keys = keys_of(["p/a.x", "p/a~x"].into_iter().map(str::to_owned));
+        let points = cuts("p/", &keys, None, 200);
+        assert!(!points.is_empty());
+        assert!(points.iter().all(|p| p.starts_with("p/") && !p[2..].contains('/')), "{points:?}");
+    }
+
+    #[test]
+    fn pages_without_a_counter_are_not_cut() {
+        let none = Vec::<String>::new();
+        assert_eq!(cuts("p/", &none, None, 5), none);
+        let one = keys_of(["p/x".to_owned()].into_iter());
+        assert_eq!(cuts("p/", &one, None, 5), none);
+        // The first key is a prefix of the last: nothing to step where they part.
+        let nested = keys_of(["p/ab", "p/abc"].into_iter().map(str::to_owned));
+        assert_eq!(cuts("p/", &nested, None, 5), none);
+        // A counter behind a character that is not ASCII is not stepped.
+        let wide = keys_of(["p/\u{e9}a", "p/\u{e9}z"].into_iter().map(str::to_owned));
+        assert_eq!(cuts("p/", &wide, None, 5), none);
+        // Pages out of order, as only a broken store would send them.
+        let backwards = keys_of(["p/abc", "p/ab"].into_iter().map(str::to_owned));
+        assert_eq!(cuts("p/", &backwards, None, 5), none);
+        let descending = keys_of(["p/x9", "p/x1"].into_iter().map(str::to_owned));
+        assert_eq!(cuts("p/", &descending, None, 5), none);
+    }
+}

@@ -1,22 +1,7 @@
 //! Configuration: read from the environment once, at start-up, and validated there, so that a
 //! misconfigured function fails its first start with a message naming the variable instead of
-//! failing requests later. The README's configuration table lists the same variables.
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `JOB_BUCKET` | required | bucket holding every job |
-//! | `JOB_PREFIX` | empty | root of the jobs in `JOB_BUCKET`; ends with `/` when set |
-//! | `CONFIG_BUCKETS` | empty | comma-separated buckets, besides `JOB_BUCKET`, that `config_load_path` may name |
-//! | `PROJECT_CLAIM` | `project_id` | authorizer claim that carries the caller's project |
-//! | `DELETE_CONCURRENCY` | 32 | DeleteObjects requests in flight per invocation (1 to 256) |
-//! | `DELETE_BATCH_SIZE` | 100 | keys per DeleteObjects request (1 to 1000) |
-//! | `LIST_CONCURRENCY` | 32 | ListObjectsV2 requests in flight, at most (1 to 256); a quarter of them may read full pages |
-//! | `HTTP_BUDGET_MS` | 25000 | time an HTTP invocation works before it answers 202 and hands on (API Gateway gives up at 29-30 s) |
-//! | `DEADLINE_MARGIN_MS` | 3000 | time kept before Lambda's deadline to hand the rest of a deletion on |
-//! | `BUCKET_VERSIONING` | `auto` | `auto`: ask each bucket once per cold start; `on`/`off`: trust this |
-//! | `S3_MAX_ATTEMPTS` | 5 | attempts per S3 request, the first included (1 to 20) |
-//! | `S3_ATTEMPT_TIMEOUT_MS` | 20000 | limit on one attempt of one S3 request |
-//! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` | unset | a custom S3 endpoint (local servers); addressed path-style |
+//! failing requests later. Every variable, its default and its meaning are in the README's
+//! configuration table; `Config::from_lookup` reads them all.
 
 use crate::s3_names::is_bucket_name;
 use std::time::Duration;

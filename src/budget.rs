@@ -65,6 +65,16 @@ impl Budget {
         Budget::ending(cut_at, deadline)
     }
 
+    /// The budget of the next of `parts` pieces of work done in turn: an equal share of the time
+    /// left to `cut_at`, answered by `answer_by` at the latest. A piece that ends early leaves
+    /// its time to the ones after it.
+    pub fn share(&self, parts: usize) -> Budget {
+        let now = Instant::now();
+        let left = self.cut_at.saturating_duration_since(now);
+        let parts = u32::try_from(parts.max(1)).unwrap_or(u32::MAX);
+        Budget::ending(now + left / parts, self.answer_by)
+    }
+
     /// Whether new requests may still start.
     pub fn allows_new_work(&self) -> bool {
         Instant::now() < self.stop_at
@@ -133,6 +143,17 @@ mod tests {
         let budget = Budget::until(Instant::now() + Duration::from_millis(400));
         let work = budget.stop_at - Instant::now();
         assert!(work >= Duration::from_millis(290), "{work:?}");
+    }
+
+    #[test]
+    fn a_share_is_an_equal_part_of_what_is_left() {
+        let budget = Budget::until(Instant::now() + Duration::from_secs(12));
+        let third = budget.share(3);
+        let left = third.cut_at - Instant::now();
+        assert!(left <= Duration::from_secs(4) && left > Duration::from_millis(3_900), "{left:?}");
+        assert!(third.answer_by <= budget.answer_by);
+        assert_eq!(budget.share(1).cut_at, budget.cut_at.min(budget.share(1).cut_at));
+        assert!(budget.share(0).cut_at <= budget.cut_at);
     }
 
     #[test]

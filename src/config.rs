@@ -29,6 +29,10 @@ pub struct Config {
     pub trust: Trust,
     /// Invocations a deletion may hand on through its ticket before the chain stops.
     pub max_hops: u32,
+    /// A progress line every this long while a deletion runs.
+    pub progress_interval: Duration,
+    /// The function's name (set by Lambda), the `FunctionName` dimension of its metrics.
+    pub function_name: String,
     pub s3: S3Settings,
 }
 
@@ -241,6 +245,9 @@ impl Config {
             .collect::<Result<_, _>>()?;
         let trust = Trust { event_source, accounts, principals };
         let max_hops = number("MAX_HOPS", DEFAULT_MAX_HOPS.into(), 1..=10_000)? as u32;
+        let progress_interval =
+            Duration::from_millis(number("PROGRESS_INTERVAL_MS", 20_000, 1_000..=900_000)?);
+        let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "del-job".into());
 
         Ok(Config {
             job_bucket,
@@ -253,6 +260,8 @@ impl Config {
             deadline_margin,
             trust,
             max_hops,
+            progress_interval,
+            function_name,
             s3,
         })
     }
@@ -282,6 +291,8 @@ mod tests {
         assert_eq!(c.trust.event_source, "res.jobs");
         assert!(c.trust.accounts.is_empty() && c.trust.principals.is_empty());
         assert_eq!(c.max_hops, DEFAULT_MAX_HOPS);
+        assert_eq!(c.progress_interval, Duration::from_secs(20));
+        assert_eq!(c.function_name, "del-job");
         assert_eq!(config(&[]).unwrap_err().name, "JOB_BUCKET");
         assert_eq!(config(&[("JOB_BUCKET", " ")]).unwrap_err().name, "JOB_BUCKET");
     }
@@ -308,6 +319,8 @@ mod tests {
                 "arn:aws:iam::111122223333:role/cleanup-*,arn:aws:iam::111122223333:user/ops",
             ),
             ("MAX_HOPS", "7"),
+            ("PROGRESS_INTERVAL_MS", "5000"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "del-job-prod"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:3900"),
         ])
         .unwrap();
@@ -315,6 +328,8 @@ mod tests {
         assert_eq!(c.trust.accounts, ["111122223333", "444455556666"]);
         assert_eq!(c.trust.principals.len(), 2);
         assert_eq!(c.max_hops, 7);
+        assert_eq!(c.progress_interval, Duration::from_secs(5));
+        assert_eq!(c.function_name, "del-job-prod");
         assert_eq!(c.job_prefix, "res/");
         assert_eq!(c.config_buckets, ["cfg-a", "cfg-b"]);
         assert_eq!(c.project_claim, "custom:project");
@@ -377,6 +392,7 @@ mod tests {
             ("TRUSTED_PRINCIPALS", "arn:aws:s3:::bucket"),
             ("TRUSTED_PRINCIPALS", "arn:aws:iam::111122223333:role/*x"),
             ("MAX_HOPS", "0"),
+            ("PROGRESS_INTERVAL_MS", "999"),
         ] {
             let mut vars = vec![("JOB_BUCKET", "jobs")];
             vars.push((name, value));

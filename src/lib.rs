@@ -8,9 +8,11 @@
 //! time [`budget`] -> the store lists and deletes ([`store`]) -> the answer out ([`entry`], with
 //! [`error`] for every refusal).
 //!
-//! Below them all: [`config`], read once at start-up, and [`s3_names`], S3's naming rules. The
-//! store imports nothing of the layers above it.
+//! Below them all: [`app`], what every invocation shares; [`config`], read once at start-up;
+//! [`telemetry`], the summary and progress lines; and [`s3_names`], S3's naming rules. The store
+//! imports nothing of the layers above it.
 
+pub mod app;
 pub mod budget;
 pub mod config;
 pub mod deletion;
@@ -20,3 +22,4 @@ pub mod job;
 pub mod request;
 pub mod s3_names;
 pub mod store;
+pub mod telemetry;

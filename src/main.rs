@@ -1,5 +1,6 @@
+use del_job::app::App;
 use del_job::config::Config;
-use del_job::entry::{self, App};
+use del_job::entry;
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]

@@ -239,7 +239,7 @@ async fn a_store_that_refuses_deletion_is_a_5001_and_the_job_stays_whole() {
 }
 
 /// The function with its S3 client signing as the read-only key.
-async fn readonly_app(vars: &HashMap<String, String>) -> del_job::entry::App {
+async fn readonly_app(vars: &HashMap<String, String>) -> del_job::app::App {
     use aws_sdk_s3::config::Credentials;
     let config = del_job::config::Config::from_lookup(|name| {
         vars.get(name).cloned().or_else(|| std::env::var(name).ok())
@@ -256,7 +256,7 @@ async fn readonly_app(vars: &HashMap<String, String>) -> del_job::entry::App {
     let client = aws_sdk_s3::Client::from_conf(
         client.config().to_builder().credentials_provider(key).build(),
     );
-    del_job::entry::App::with_client(config, client)
+    del_job::app::App::with_client(config, client)
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@
 mod record;
 mod ticket;
 
+use crate::app::App;
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -31,6 +32,7 @@ use crate::job::layout::JobLayout;
 use crate::request::DeleteRequest;
 use crate::s3_names::{Folder, S3Path};
 use crate::store::{Report, Store, StoreError};
+use crate::telemetry::{Meter, with_progress};
 use record::{JobRecord, printable};
 use ticket::Ticket;
 use tokio::time::{Instant, timeout_at};
@@ -72,26 +74,27 @@ pub enum Resumed {
     Worked(Outcome),
 }
 
-/// Deletes the job `request` names, within `budget`.
+/// Deletes the job `request` names, within `budget`; counts what it does in `meter`.
 pub async fn delete_job(
-    store: &Store,
-    config: &Config,
+    app: &App,
     request: &DeleteRequest,
     budget: Budget,
+    meter: &Meter,
 ) -> Result<Outcome, ApiError> {
-    let job = Job::find(store, config, request, budget).await?;
+    let job = Job::find(&app.store, &app.config, request, budget).await?;
     job.record.admit(request)?;
-    job.delete(store, config, request, budget, None).await
+    job.delete(app, request, budget, meter, None).await
 }
 
-/// Resumes the deletion carried by the ticket `key` in `bucket`, within `budget`.
+/// Resumes the deletion carried by the ticket `key` in `bucket`, within `budget`; counts what it
+/// does in `meter`.
 pub async fn resume(
-    store: &Store,
-    config: &Config,
-    bucket: &str,
-    key: &str,
+    app: &App,
+    (bucket, key): (&str, &str),
     budget: Budget,
+    meter: &Meter,
 ) -> Result<Resumed, ApiError> {
+    let (store, config) = (&app.store, &app.config);
     let Some((project_id, job_id)) = JobLayout::ticket_ids(config, bucket, key) else {
         return Ok(Resumed::NotATicket);
     };
@@ -139,7 +142,7 @@ pub async fn resume(
         );
         return Ok(Resumed::ChainStopped { hops: ticket.hops });
     }
-    job.delete(store, config, request, budget, Some(&ticket)).await.map(Resumed::Worked)
+    job.delete(app, request, budget, meter, Some(&ticket)).await.map(Resumed::Worked)
 }
 
 async fn remove_ticket(
@@ -215,18 +218,21 @@ impl Job {
     /// Steps 3 to 5, for a request the record admitted; `ticket` when resuming from one.
     async fn delete(
         &self,
-        store: &Store,
-        config: &Config,
+        app: &App,
         request: &DeleteRequest,
         budget: Budget,
+        meter: &Meter,
         ticket: Option<&Ticket>,
     ) -> Result<Outcome, ApiError> {
+        let (store, config) = (&app.store, &app.config);
         let job_id = &request.job_id;
         let config_path = self.record.config_path(request)?;
         let config_folder =
             config_path.map(|path| self.layout.config_folder(config, path, job_id)).transpose()?;
 
-        let report = self.delete_contents(store, config_folder.as_ref(), budget).await;
+        let deleting = self.delete_contents(store, config_folder.as_ref(), budget, meter);
+        let ids = (request.project_id.as_str(), job_id.as_str());
+        let report = with_progress(&app.sink, config.progress_interval, meter, ids, deleting).await;
         log_report(request, &report);
         check_complete(job_id, &report)?;
 
@@ -251,6 +257,7 @@ impl Job {
             let hops = ticket.map_or(0, |t| t.hops) + 1;
             let handed = self.hand_on(store, request, config_path, &progress, hops);
             within(budget.answer_by, job_id, "hand the deletion on", handed).await?;
+            meter.handed_on();
             tracing::info!(project_id = %request.project_id, job_id = %job_id,
                 deleted = progress.objects, hops, "deletion handed on to the next invocation");
             return Ok(Outcome::InProgress(progress));
@@ -265,8 +272,10 @@ impl Job {
             Ok(())
         };
         within(budget.answer_by, job_id, "delete the job's record", finished).await?;
+        let record_bytes = self.record_bytes.len() as u64;
+        meter.deleted(1, record_bytes);
         progress.objects += 1;
-        progress.bytes += self.record_bytes.len() as u64;
+        progress.bytes += record_bytes;
         Ok(Outcome::Deleted(progress))
     }
 
@@ -276,16 +285,18 @@ impl Job {
         store: &Store,
         config_folder: Option<&Folder>,
         budget: Budget,
+        meter: &Meter,
     ) -> Report {
         let mut report = Report::default();
         if let Some(folder) = config_folder {
-            report.merge(store.delete_folder(folder, None, budget).await);
+            report.merge(store.delete_folder(folder, None, budget, meter).await);
         }
         // Keys that failed alone do not stop the data from going; a store that stopped
         // answering does.
         if report.stopped.is_none() {
             let data = &self.layout.data;
-            report.merge(store.delete_folder(data, Some(&self.layout.record_key), budget).await);
+            let keep = Some(self.layout.record_key.as_str());
+            report.merge(store.delete_folder(data, keep, budget, meter).await);
         }
         report
     }

@@ -10,11 +10,14 @@
 //! and fails, so that it reaches the failure destination and its alarm. Every other rule
 //! (validation, isolation) is the HTTP path's.
 
-use super::{App, EventError, settle};
+use super::{EventError, event_budget, event_end, settle, summarise};
+use crate::app::App;
 use crate::budget::Budget;
 use crate::deletion::{self, Resumed};
+use crate::job::layout::JobLayout;
 use crate::request::DeleteRequest;
 use crate::s3_names::url_decode;
+use crate::telemetry::{End, Entry, Meter};
 use lambda_runtime::Context;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,12 +37,30 @@ fn own_account(context: &Context) -> Option<&str> {
     context.invoked_function_arn.split(':').nth(4).filter(|account| !account.is_empty())
 }
 
+/// The project and job a deletion request is about, once known, for its summary.
+type Ids = Option<(String, String)>;
+
 pub(super) async fn eventbridge(
     app: &App,
     event: Value,
     context: &Context,
-    budget: Budget,
 ) -> Result<Value, EventError> {
+    let meter = Meter::new(Entry::EventBridge, &context.request_id);
+    let mut ids = None;
+    let result = honour(app, event, context, &meter, &mut ids).await;
+    summarise(app, &meter, with_ids(event_end(&result), ids));
+    result
+}
+
+/// Deletes what an EventBridge event asks for, if its sender may ask it.
+async fn honour(
+    app: &App,
+    event: Value,
+    context: &Context,
+    meter: &Meter,
+    ids: &mut Ids,
+) -> Result<Value, EventError> {
+    let budget = event_budget(app, context);
     let event: EventBridge = serde_json::from_value(event).map_err(|_| EventError::Unrecognised)?;
     let trust = &app.config.trust;
     let expected_source = match event.detail_type.as_str() {
@@ -65,11 +86,24 @@ pub(super) async fn eventbridge(
     }
     if event.detail_type == "Delete Job" {
         let request = DeleteRequest::from_event(event.detail.to_string().as_bytes())?;
-        return Ok(settle(deletion::delete_job(&app.store, &app.config, &request, budget).await)?);
+        *ids = Some((request.project_id.to_string(), request.job_id.to_string()));
+        return Ok(settle(deletion::delete_job(app, &request, budget, meter).await)?);
     }
     let bucket = event.detail["bucket"]["name"].as_str().unwrap_or_default();
     let key = event.detail["object"]["key"].as_str().unwrap_or_default();
-    resume(app, bucket, key, budget).await
+    *ids = ticket_ids(app, bucket, key);
+    resume(app, (bucket, key), budget, meter).await
+}
+
+/// The project and job whose ticket `key` would be.
+fn ticket_ids(app: &App, bucket: &str, key: &str) -> Ids {
+    let (project, job) = JobLayout::ticket_ids(&app.config, bucket, key)?;
+    Some((project.to_string(), job.to_string()))
+}
+
+fn with_ids(end: End, ids: Ids) -> End {
+    let (project_id, job_id) = ids.unzip();
+    End { project_id, job_id, ..end }
 }
 
 /// An event this function must not honour: it deleted nothing, and fails with `reason`.
@@ -107,12 +141,14 @@ struct Keyed {
     key: String,
 }
 
-/// A direct S3 event notification. Every record is handled; the first failure is returned.
+/// A direct S3 event notification. Every record is handled, each with its summary; the first
+/// failure is returned.
 pub(super) async fn s3_notification(
     app: &App,
     event: Value,
-    budget: Budget,
+    context: &Context,
 ) -> Result<Value, EventError> {
+    let budget = event_budget(app, context);
     let notification: Notification =
         serde_json::from_value(event).map_err(|_| EventError::Unrecognised)?;
     let mut results = Vec::new();
@@ -123,7 +159,11 @@ pub(super) async fn s3_notification(
         }
         // Notification keys are URL-encoded, spaces as '+'.
         let key = url_decode(&record.s3.object.key);
-        match resume(app, &record.s3.bucket.name, &key, budget).await {
+        let bucket = &record.s3.bucket.name;
+        let meter = Meter::new(Entry::S3, &context.request_id);
+        let resumed = resume(app, (bucket, &key), budget, &meter).await;
+        summarise(app, &meter, with_ids(event_end(&resumed), ticket_ids(app, bucket, &key)));
+        match resumed {
             Ok(result) => results.push(result),
             Err(err) => {
                 first_failure.get_or_insert(err);
@@ -136,8 +176,13 @@ pub(super) async fn s3_notification(
     }
 }
 
-async fn resume(app: &App, bucket: &str, key: &str, budget: Budget) -> Result<Value, EventError> {
-    let resumed = deletion::resume(&app.store, &app.config, bucket, key, budget).await?;
+async fn resume(
+    app: &App,
+    (bucket, key): (&str, &str),
+    budget: Budget,
+    meter: &Meter,
+) -> Result<Value, EventError> {
+    let resumed = deletion::resume(app, (bucket, key), budget, meter).await?;
     let summary = match resumed {
         Resumed::NotATicket => {
             return Err(refuse(format!(

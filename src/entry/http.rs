@@ -7,13 +7,15 @@
 //! Events are read with `lambda_http`'s own event types rather than its `http::Request`
 //! conversion, which panics on some malformed paths and base64 bodies.
 
-use super::App;
 use super::auth::Caller;
+use super::summarise;
+use crate::app::App;
 use crate::budget::Budget;
 use crate::deletion::{self, Outcome};
 use crate::error::ApiError;
 use crate::job::Id;
 use crate::request::{DeleteRequest, MAX_BODY_BYTES};
+use crate::telemetry::{End, Entry, Meter};
 use base64::Engine as _;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use serde_json::{Value, json};
@@ -141,18 +143,41 @@ pub(super) async fn handle(app: &App, event: Value, context: &lambda_runtime::Co
     let config = &app.config;
     let budget =
         Budget::for_invocation(context.deadline, config.deadline_margin, Some(config.http_budget));
+    let meter = Meter::new(Entry::Http, &context.request_id);
+    let mut request = None;
     let result = match HttpCall::parse(event, &config.project_claim) {
-        Ok(call) => serve(app, call, budget).await,
+        Ok(call) => serve(app, call, budget, &meter, &mut request).await,
         Err(err) => Err(err),
     };
-    if let Err(err) = &result {
-        tracing::info!(status = err.status(), error_code = err.code(), error = %err, "request refused");
-    }
-    answer(result)
+    let outcome = match &result {
+        Ok(Outcome::Deleted(_)) => "deleted",
+        Ok(Outcome::InProgress(_)) => "in_progress",
+        Err(err) if err.status() < 500 => "refused",
+        Err(_) => "failed",
+    };
+    let answer = answer(&result);
+    let end = End {
+        outcome,
+        status: answer["statusCode"].as_u64().map(|s| s as u16),
+        error_code: result.as_ref().err().map(ApiError::code),
+        error: result.as_ref().err().map(ToString::to_string),
+        project_id: request.as_ref().map(|r: &DeleteRequest| r.project_id.to_string()),
+        job_id: request.as_ref().map(|r| r.job_id.to_string()),
+        message_id: None,
+    };
+    summarise(app, &meter, end);
+    answer
 }
 
 /// The checks in the order a caller expects: the route, the method, who is asking, then what.
-async fn serve(app: &App, call: HttpCall, budget: Budget) -> Result<Outcome, ApiError> {
+/// `validated` keeps the request once it passed them, for the summary.
+async fn serve(
+    app: &App,
+    call: HttpCall,
+    budget: Budget,
+    meter: &Meter,
+    validated: &mut Option<DeleteRequest>,
+) -> Result<Outcome, ApiError> {
     let project_in_path = call.project_in_path()?;
     if call.method != "DELETE" {
         return Err(ApiError::MethodNotAllowed(call.method.clone()));
@@ -162,12 +187,13 @@ async fn serve(app: &App, call: HttpCall, budget: Budget) -> Result<Outcome, Api
     caller.authorize(&project_id, &app.config.trust.principals)?;
     let request = DeleteRequest::from_http(project_id, &call.query_job_ids, &call.body()?)?;
     tracing::info!(project_id = %request.project_id, job_id = %request.job_id, caller = ?caller, "deleting job");
-    deletion::delete_job(&app.store, &app.config, &request, budget).await
+    let request = validated.insert(request);
+    deletion::delete_job(app, request, budget, meter).await
 }
 
 /// The RES envelope, in the response shape that both payload formats accept.
-fn answer(result: Result<Outcome, ApiError>) -> Value {
-    let (status, envelope) = match &result {
+fn answer(result: &Result<Outcome, ApiError>) -> Value {
+    let (status, envelope) = match result {
         Ok(Outcome::Deleted(done)) => (
             200,
             json!({

@@ -13,37 +13,17 @@ mod events;
 mod http;
 mod sqs;
 
+use crate::app::App;
 use crate::budget::Budget;
-use crate::config::Config;
 use crate::deletion::Outcome;
 use crate::error::ApiError;
-use crate::store::{Store, s3_client};
+use crate::telemetry::{End, Meter};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
-/// What every invocation of a process shares: the configuration and the S3 client.
-#[derive(Debug, Clone)]
-pub struct App {
-    pub config: Config,
-    pub store: Store,
-}
-
-impl App {
-    /// Builds the S3 client once; call at start-up, not per event.
-    pub async fn new(config: Config) -> App {
-        let client = s3_client(&config.s3).await;
-        App::with_client(config, client)
-    }
-
-    pub fn with_client(config: Config, client: aws_sdk_s3::Client) -> App {
-        let store = Store::new(client, config.deletion, config.versioning);
-        App { config, store }
-    }
-
-    /// The budget of an event invocation: Lambda's deadline less the margin to hand on.
-    fn budget(&self, context: &Context) -> Budget {
-        Budget::for_invocation(context.deadline, self.config.deadline_margin, None)
-    }
+/// The budget of an event invocation: Lambda's deadline less the margin to hand on.
+fn event_budget(app: &App, context: &Context) -> Budget {
+    Budget::for_invocation(context.deadline, app.config.deadline_margin, None)
 }
 
 /// An event that did not do its work. Returned as a Lambda error, so that asynchronous
@@ -80,14 +60,44 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Event
     if http::is_http(&payload) {
         Ok(http::handle(app, payload, &context).await)
     } else if records_source == Some("aws:sqs") {
-        sqs::handle(app, payload, app.budget(&context)).await
+        sqs::handle(app, payload, &context).await
     } else if records_source == Some("aws:s3") {
-        events::s3_notification(app, payload, app.budget(&context)).await
+        events::s3_notification(app, payload, &context).await
     } else if payload.get("detail-type").is_some() {
-        events::eventbridge(app, payload, &context, app.budget(&context)).await
+        events::eventbridge(app, payload, &context).await
     } else {
         tracing::error!(request_id = %context.request_id, "unrecognised event");
         Err(EventError::Unrecognised)
+    }
+}
+
+/// Emits the summary of one deletion request: its meter's counts and `end`.
+fn summarise(app: &App, meter: &Meter, end: End) {
+    app.sink.emit(meter.summary(&app.config.function_name, &end));
+}
+
+/// What came of an event's deletion, for its summary: as [`settle`] reads it.
+fn event_end(result: &Result<Value, EventError>) -> End {
+    match result {
+        Ok(summary) => End {
+            outcome: match summary["outcome"].as_str() {
+                Some("deleted") => "deleted",
+                Some("in_progress") => "in_progress",
+                Some("not_found") => "not_found",
+                Some("already_done") => "already_done",
+                Some("job_gone") => "job_gone",
+                _ => "done",
+            },
+            ..End::default()
+        },
+        Err(EventError::Failed(err)) => End {
+            outcome: if err.status() < 500 { "refused" } else { "failed" },
+            status: Some(err.status()),
+            error_code: Some(err.code()),
+            error: Some(err.to_string()),
+            ..End::default()
+        },
+        Err(err) => End { outcome: "refused", error: Some(err.to_string()), ..End::default() },
     }
 }
 

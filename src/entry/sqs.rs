@@ -2,12 +2,20 @@
 //! `{"project_id", "job_id", "type", "offline_platform"?}`. The answer is a partial batch
 //! response: the messages that failed, and only those, go back to the queue (and, past the
 //! queue's receive count, to its dead-letter queue).
+//!
+//! Every message is tried in the invocation that received it: each takes an equal share of the
+//! time left when its turn comes, so that a large job cannot spend the whole budget and send the
+//! rest of the batch back untried (each receive counts toward the dead-letter queue). A large job
+//! hands the rest of its deletion on through its ticket, as the HTTP entry does; a small one
+//! leaves its unused share to the messages after it.
 
-use super::{App, EventError, settle};
+use super::{EventError, event_budget, settle, summarise};
+use crate::app::App;
 use crate::budget::Budget;
 use crate::deletion;
-use crate::error::ApiError;
 use crate::request::DeleteRequest;
+use crate::telemetry::{End, Entry, Meter};
+use lambda_runtime::Context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,33 +33,50 @@ struct Message {
     body: String,
 }
 
-pub(super) async fn handle(app: &App, event: Value, budget: Budget) -> Result<Value, EventError> {
+pub(super) async fn handle(
+    app: &App,
+    event: Value,
+    context: &Context,
+) -> Result<Value, EventError> {
     let batch: Batch = serde_json::from_value(event).map_err(|_| EventError::Unrecognised)?;
+    let budget = event_budget(app, context);
+    let messages = batch.records.len();
     let mut failures = Vec::new();
-    for message in batch.records {
-        let result = if budget.allows_new_work() {
-            process(app, &message.body, budget).await
+    for (turn, message) in batch.records.into_iter().enumerate() {
+        let meter = Meter::new(Entry::Sqs, &context.request_id);
+        let mut end = if budget.allows_new_work() {
+            let share = budget.share(messages - turn);
+            process(app, &message.body, share, &meter).await
         } else {
-            Err(ApiError::StoreUnavailable {
-                job_id: "?".into(),
-                reason: "the invocation ran out of time before this message".into(),
-            })
-        };
-        match result {
-            Ok(done) => tracing::info!(message_id = %message.message_id, %done, "message done"),
-            Err(err) => {
-                // Invalid requests go on failing until the dead-letter queue takes them; this
-                // line says why.
-                tracing::warn!(message_id = %message.message_id, error_code = err.code(), error = %err,
-                    "message failed");
-                failures.push(json!({"itemIdentifier": message.message_id}));
+            // Only when the invocation began with too little time for the batch.
+            End {
+                outcome: "not_tried",
+                error: Some("no time was left for it".into()),
+                ..End::default()
             }
+        };
+        if end.outcome == "not_tried" || end.is_refusal() || end.is_failure() {
+            // Invalid requests go on failing until the dead-letter queue takes them; the
+            // summary says why.
+            failures.push(json!({"itemIdentifier": message.message_id}));
         }
+        end.message_id = Some(message.message_id);
+        summarise(app, &meter, end);
     }
     Ok(json!({"batchItemFailures": failures}))
 }
 
-async fn process(app: &App, body: &str, budget: Budget) -> Result<Value, ApiError> {
-    let request = DeleteRequest::from_event(body.as_bytes())?;
-    settle(deletion::delete_job(&app.store, &app.config, &request, budget).await)
+/// Deletes the job a message names, within its share of the budget.
+async fn process(app: &App, body: &str, budget: Budget, meter: &Meter) -> End {
+    let request = DeleteRequest::from_event(body.as_bytes());
+    let (project_id, job_id) = match &request {
+        Ok(r) => (Some(r.project_id.to_string()), Some(r.job_id.to_string())),
+        Err(_) => (None, None),
+    };
+    let result = match request {
+        Ok(request) => settle(deletion::delete_job(app, &request, budget, meter).await),
+        Err(refused) => Err(refused),
+    };
+    let end = super::event_end(&result.map_err(EventError::Failed));
+    End { project_id, job_id, ..end }
 }

@@ -16,6 +16,7 @@ use crate::budget::Budget;
 use crate::config::DeletionLimits;
 use crate::config::Versioning;
 use crate::s3_names::Folder;
+use crate::telemetry::Meter;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use std::collections::HashMap;
@@ -132,8 +133,9 @@ impl Store {
                 .map_err(|err| StoreError::from_sdk("delete", bucket, key, err));
         }
         let versions = engine::Target::Versions { bucket, key };
+        let meter = Meter::unreported();
         let report =
-            engine::delete(&self.clients, versions, self.limits, Budget::unlimited()).await;
+            engine::delete(&self.clients, versions, self.limits, Budget::unlimited(), &meter).await;
         if let Some(err) = report.stopped {
             return Err(err);
         }
@@ -164,17 +166,18 @@ impl Store {
     }
 
     /// Deletes every object of `folder` but `keep` (every version, in a versioned bucket),
-    /// streaming, within `budget`.
+    /// streaming, within `budget`; counts what it does in `meter`.
     pub async fn delete_folder(
         &self,
         folder: &Folder,
         keep: Option<&str>,
         budget: Budget,
+        meter: &Meter,
     ) -> Report {
         match self.is_versioned(&folder.bucket).await {
             Ok(versioned) => {
                 let target = engine::Target::Folder { folder, keep, versioned };
-                engine::delete(&self.clients, target, self.limits, budget).await
+                engine::delete(&self.clients, target, self.limits, budget, meter).await
             }
             Err(err) => Report { stopped: Some(err), ..Report::default() },
         }

@@ -6,8 +6,9 @@
 pub mod fixture;
 pub mod watch;
 
+use del_job::app::App;
 use del_job::config::Config;
-use del_job::entry::{self, App};
+use del_job::entry;
 use fixture::Bucket;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};

@@ -14,6 +14,7 @@ use super::{Listed, Report};
 use crate::budget::Budget;
 use crate::store::error::is_throttling_code;
 use crate::store::{Fault, StoreError};
+use crate::telemetry::Meter;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures_util::{Stream, StreamExt};
@@ -38,6 +39,7 @@ pub(super) async fn delete_all(
     batches: impl Stream<Item = Vec<Listed>>,
     concurrency: usize,
     budget: Budget,
+    meter: &Meter,
 ) -> Report {
     let throttle = Throttle::new(concurrency);
     let stop = AtomicBool::new(false);
@@ -53,7 +55,8 @@ pub(super) async fn delete_all(
     let outcomes = batches
         .map(|batch| async {
             let started = Instant::now();
-            let outcome = timeout_at(budget.cut_at, delete_batch(client, bucket, batch, &throttle))
+            let deleting = delete_batch(client, bucket, batch, &throttle, meter);
+            let outcome = timeout_at(budget.cut_at, deleting)
                 .await
                 .unwrap_or_else(|_| Report { cut_short: true, ..Report::default() });
             slowest_ms.fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -77,6 +80,7 @@ async fn delete_batch(
     bucket: &str,
     mut batch: Vec<Listed>,
     throttle: &Throttle,
+    meter: &Meter,
 ) -> Report {
     // XML 1.0 cannot carry control characters: such keys go one by one, in the URL.
     let singles: Vec<Listed> =
@@ -85,9 +89,9 @@ async fn delete_batch(
     // quarter of the heap.
     let pending = Page::new(&batch);
     drop(batch);
-    let mut report = delete_singles(client, bucket, singles, throttle).await;
+    let mut report = delete_singles(client, bucket, singles, throttle, meter).await;
     if report.stopped.is_none() && !pending.is_empty() {
-        report.merge(delete_page(client, bucket, pending, throttle).await);
+        report.merge(delete_page(client, bucket, pending, throttle, meter).await);
     }
     report
 }
@@ -99,10 +103,12 @@ async fn delete_singles(
     bucket: &str,
     objects: Vec<Listed>,
     throttle: &Throttle,
+    meter: &Meter,
 ) -> Report {
     let mut report = Report::default();
     for object in objects {
         let slot = throttle.slot().await;
+        let in_flight = meter.in_flight();
         let deleted = client
             .delete_object()
             .bucket(bucket)
@@ -110,15 +116,18 @@ async fn delete_singles(
             .set_version_id(object.version_id.clone())
             .send()
             .await;
+        drop(in_flight);
         throttle.done(slot, false);
         match deleted {
             Ok(_) => {
                 report.deleted += 1;
                 report.bytes += object.size;
+                meter.deleted(1, object.size);
             }
             Err(err) => {
                 let err = StoreError::from_sdk("delete", bucket, &object.key, err);
                 report.fail(std::slice::from_ref(&object), &err.code, "");
+                meter.failed(1);
                 if err.is_unavailable() {
                     report.stopped = Some(err);
                     return report;
@@ -136,6 +145,7 @@ async fn delete_page(
     bucket: &str,
     mut pending: Page,
     throttle: &Throttle,
+    meter: &Meter,
 ) -> Report {
     let mut report = Report::default();
     let mut failures = 0;
@@ -144,22 +154,34 @@ async fn delete_page(
             tokio::time::sleep(backoff(round)).await;
         }
         let slot = throttle.slot().await;
-        let reply = match send(client, bucket, &pending).await {
+        let in_flight = meter.in_flight();
+        let sent = send(client, bucket, &pending).await;
+        drop(in_flight);
+        let reply = match sent {
             Ok(reply) => reply,
             Err(err) => {
                 let throttled = err.is_unavailable() && is_throttling_code(&err.code);
                 throttle.done(slot, throttled);
+                if throttled {
+                    meter.throttled();
+                }
                 if throttled || (err.is_passing() && failures + 1 < ATTEMPTS) {
                     failures += u32::from(!throttled);
                     continue;
                 }
                 report.fail(&pending.objects().collect::<Vec<_>>(), &err.code, "");
+                meter.failed(pending.len() as u64);
                 report.stopped = Some(err);
                 return report;
             }
         };
         let verdict = reply::read(&pending, reply.errors(), failures + 1 < ATTEMPTS);
         throttle.done(slot, verdict.throttled);
+        if verdict.throttled {
+            meter.throttled();
+        }
+        meter.deleted(verdict.report.deleted, verdict.report.bytes);
+        meter.failed(verdict.report.failed);
         report.merge(verdict.report);
         if verdict.retry.is_empty() {
             break;

@@ -27,6 +27,7 @@ use super::{FailedKey, StoreError};
 use crate::budget::Budget;
 use crate::config::DeletionLimits;
 use crate::s3_names::Folder;
+use crate::telemetry::Meter;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use backlog::{BACKLOG_PAGES, Backlog};
@@ -147,12 +148,13 @@ impl Target<'_> {
     }
 }
 
-/// Deletes every object of `target`, within `budget`.
+/// Deletes every object of `target`, within `budget`; counts what it does in `meter`.
 pub(super) async fn delete(
     clients: &Clients,
     target: Target<'_>,
     limits: DeletionLimits,
     budget: Budget,
+    meter: &Meter,
 ) -> Report {
     let backlog = &Backlog::default();
     let lister = lister::Lister {
@@ -162,6 +164,7 @@ pub(super) async fn delete(
         full_pages: Semaphore::new(lister::full_pages_in_flight(limits.list_concurrency)),
         budget,
         backlog,
+        meter,
     };
     let (pages, received) = mpsc::channel(BACKLOG_PAGES);
     let listing = async move {
@@ -175,8 +178,15 @@ pub(super) async fn delete(
         // Not for longer than a bounded share of the budget, however slowly listing goes.
         let longest = MAX_HOLD.min(budget.cut_at.saturating_duration_since(Instant::now()) / 4);
         let _ = tokio::time::timeout(longest, backlog.deletion_may_start()).await;
-        deleter::delete_all(&clients.deleting, target.bucket(), batches, limits.concurrency, budget)
-            .await
+        deleter::delete_all(
+            &clients.deleting,
+            target.bucket(),
+            batches,
+            limits.concurrency,
+            budget,
+            meter,
+        )
+        .await
     };
     let (listed, mut report) = tokio::join!(listing, deleting);
     match listed {

@@ -31,6 +31,7 @@ use super::{Listed, Target};
 use crate::budget::Budget;
 use crate::s3_names::url_decode;
 use crate::store::StoreError;
+use crate::telemetry::Meter;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::operation::list_objects_v2::builders::ListObjectsV2FluentBuilder;
@@ -66,6 +67,7 @@ pub(super) struct Lister<'a> {
     pub budget: Budget,
     /// What is listed and not yet deleted.
     pub backlog: &'a Backlog,
+    pub meter: &'a Meter,
 }
 
 /// One listing the lister runs beside others.
@@ -320,6 +322,7 @@ impl Lister<'_> {
         if !listed.is_empty() {
             let page = Page::new(&listed);
             self.backlog.add(&page);
+            self.meter.listed(page.len() as u64);
             slot.send(page);
         }
     }
@@ -392,11 +395,13 @@ mod tests {
     use crate::store::engine::backlog::{BACKLOG_BYTES, Backlog};
     use crate::store::engine::page::Page;
     use crate::store::engine::{Listed, Target};
+    use crate::telemetry::Meter;
     use std::sync::LazyLock;
     use tokio::sync::mpsc;
 
     static FOLDER: LazyLock<Folder> =
         LazyLock::new(|| Folder { bucket: "b".into(), prefix: "j/".into() });
+    static METER: LazyLock<Meter> = LazyLock::new(Meter::unreported);
 
     /// A lister of `j/` in bucket `b`, for the parts that send no request.
     pub(super) fn lister<'a>(client: &'a aws_sdk_s3::Client, backlog: &'a Backlog) -> Lister<'a> {
@@ -407,6 +412,7 @@ mod tests {
             full_pages: tokio::sync::Semaphore::new(super::full_pages_in_flight(8)),
             budget: Budget::unlimited(),
             backlog,
+            meter: &METER,
         }
     }
 

@@ -4,8 +4,13 @@
 //! throttling, errors inside a 200, per-key errors, dropped connections, stalls.
 //!
 //! Requests and replies are streamed through unchanged, `Host` header included, so SigV4
-//! signatures made for the proxy's address still verify at the server. Only a DeleteObjects
-//! reply that a [`Action::KeyErrors`] or [`Action::UnnamedKeyErrors`] rule rewrites is read whole.
+//! signatures made for the proxy's address still verify at the server. A DeleteObjects request
+//! is read whole (at most 1,000 keys), to count its keys; only a DeleteObjects reply that a
+//! [`Action::KeyErrors`] or [`Action::UnnamedKeyErrors`] rule rewrites is read whole.
+//!
+//! The write limit ([`Proxy::set_write_limit`]) models S3's limit on writes to a prefix: every
+//! key deleted draws a token from a [`TokenBucket`], and a deletion that finds too few tokens is
+//! answered 503 SlowDown without reaching the store. [`Proxy::counts`] says what went through.
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -18,8 +23,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -168,7 +173,7 @@ pub enum Action {
 /// A running proxy; stops when dropped.
 pub struct Proxy {
     addr: SocketAddr,
-    settings: Arc<RwLock<Settings>>,
+    shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
 
@@ -181,14 +186,15 @@ impl Proxy {
     ) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let settings = Arc::new(RwLock::new(settings));
         let shared = Arc::new(Shared {
             upstream,
-            settings: settings.clone(),
+            settings: RwLock::new(settings),
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            write_limit: Mutex::new(None),
+            counters: Counters::default(),
         });
-        let task = tokio::spawn(accept(listener, shared));
-        Ok(Proxy { addr, settings, task })
+        let task = tokio::spawn(accept(listener, shared.clone()));
+        Ok(Proxy { addr, shared, task })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -201,7 +207,21 @@ impl Proxy {
     }
 
     pub fn set(&self, settings: Settings) {
-        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+        *self.shared.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+    }
+
+    /// S3's write limit: from now on deletions draw one token a key (DeleteObjects: every `<Key>`
+    /// of its body; DeleteObject: one) from a bucket refilled at `keys_per_second`, holding one
+    /// second's worth and full at the start. A deletion without enough tokens is answered 503
+    /// SlowDown and not forwarded. `None` lifts the limit.
+    pub fn set_write_limit(&self, keys_per_second: Option<u64>) {
+        let limit = keys_per_second.map(|rate| (Instant::now(), TokenBucket::new(rate)));
+        *self.shared.write_limit.lock().unwrap_or_else(|e| e.into_inner()) = limit;
+    }
+
+    /// What has gone through the proxy since it started.
+    pub fn counts(&self) -> Counts {
+        self.shared.counters.snapshot()
     }
 }
 
@@ -213,13 +233,182 @@ impl Drop for Proxy {
 
 struct Shared {
     upstream: SocketAddr,
-    settings: Arc<RwLock<Settings>>,
+    settings: RwLock<Settings>,
     client: Client<HttpConnector, Body>,
+    /// The write limit's bucket and the instant its clock starts from.
+    write_limit: Mutex<Option<(Instant, TokenBucket)>>,
+    counters: Counters,
 }
 
 impl Shared {
     fn settings(&self) -> Settings {
         self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether a deletion of `keys` keys may go to the store now (always, without a write limit).
+    fn admits(&self, keys: u64) -> bool {
+        let mut limit = self.write_limit.lock().unwrap_or_else(|e| e.into_inner());
+        match limit.as_mut() {
+            None => true,
+            Some((origin, bucket)) => bucket.take(origin.elapsed(), keys),
+        }
+    }
+}
+
+/// A token bucket of keys, as a pure function of time: `now` is the time since the bucket's
+/// origin, and nothing else moves it. It holds `rate` tokens (one second's worth, the burst), is
+/// full at the origin and refills at `rate` tokens a second; tokens are counted in billionths, so
+/// that refills of a nanosecond add up exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenBucket {
+    rate: u64,
+    /// Billionths of a token; below zero only after a request larger than the burst.
+    level: i128,
+    last: Duration,
+}
+
+const PARTS: i128 = 1_000_000_000;
+
+impl TokenBucket {
+    /// A full bucket of `rate` tokens refilled at `rate` tokens a second (at least 1).
+    pub fn new(rate: u64) -> TokenBucket {
+        let rate = rate.max(1);
+        TokenBucket { rate, level: rate as i128 * PARTS, last: Duration::ZERO }
+    }
+
+    /// The most tokens the bucket holds: one second's worth.
+    pub fn burst(&self) -> u64 {
+        self.rate
+    }
+
+    /// Whole tokens available at `now`.
+    pub fn available(&self, now: Duration) -> u64 {
+        let mut bucket = *self;
+        bucket.refill(now);
+        (bucket.level.max(0) / PARTS) as u64
+    }
+
+    /// Takes `keys` tokens at `now` if the bucket holds them, and says whether it did. A request
+    /// of more keys than the burst could never be served: it is served when the bucket is full,
+    /// and the bucket goes below empty, so that the rate over time still holds. A `now` earlier
+    /// than the last call's counts as the same instant.
+    pub fn take(&mut self, now: Duration, keys: u64) -> bool {
+        self.refill(now);
+        let cost = keys as i128 * PARTS;
+        let full = self.rate as i128 * PARTS;
+        if cost <= self.level || (cost > full && self.level == full) {
+            self.level -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn refill(&mut self, now: Duration) {
+        if now > self.last {
+            let elapsed = (now - self.last).as_nanos() as i128;
+            let full = self.rate as i128 * PARTS;
+            self.level = (self.level + elapsed * self.rate as i128).min(full);
+            self.last = now;
+        }
+    }
+}
+
+/// What has gone through a proxy: every request, and the deletions by kind. A throttled request
+/// was answered SlowDown by the write limit and never reached the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: u64,
+    /// ListObjectsV2 requests (`GET ?list-type=2`).
+    pub list_objects: u64,
+    /// DeleteObjects requests (`POST ?delete`), throttled ones included.
+    pub delete_objects: u64,
+    pub delete_objects_throttled: u64,
+    /// DeleteObject requests (`DELETE` of a key), throttled ones included.
+    pub delete_object: u64,
+    pub delete_object_throttled: u64,
+    /// Keys of the deletions that went to the store.
+    pub keys_admitted: u64,
+}
+
+impl Counts {
+    /// Requests answered SlowDown by the write limit.
+    pub fn throttled(&self) -> u64 {
+        self.delete_objects_throttled + self.delete_object_throttled
+    }
+}
+
+/// One JSON object on one line, for scripts.
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{{\"requests\":{},\"list_objects\":{},\"delete_objects\":{},\
+             \"delete_objects_throttled\":{},\"delete_object\":{},\
+             \"delete_object_throttled\":{},\"throttled\":{},\"keys_admitted\":{}}}",
+            self.requests,
+            self.list_objects,
+            self.delete_objects,
+            self.delete_objects_throttled,
+            self.delete_object,
+            self.delete_object_throttled,
+            self.throttled(),
+            self.keys_admitted
+        )
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    list_objects: AtomicU64,
+    delete_objects: AtomicU64,
+    delete_objects_throttled: AtomicU64,
+    delete_object: AtomicU64,
+    delete_object_throttled: AtomicU64,
+    keys_admitted: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Counts {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Counts {
+            requests: get(&self.requests),
+            list_objects: get(&self.list_objects),
+            delete_objects: get(&self.delete_objects),
+            delete_objects_throttled: get(&self.delete_objects_throttled),
+            delete_object: get(&self.delete_object),
+            delete_object_throttled: get(&self.delete_object_throttled),
+            keys_admitted: get(&self.keys_admitted),
+        }
+    }
+}
+
+/// The kinds of request the proxy counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    DeleteObjects,
+    DeleteObject,
+    ListObjects,
+    Other,
+}
+
+impl Kind {
+    fn of(method: &Method, path_and_query: &str) -> Kind {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        if Match::DeleteObjects.accepts(method, path_and_query) {
+            Kind::DeleteObjects
+        } else if Match::ListObjects.accepts(method, path_and_query) {
+            Kind::ListObjects
+        } else if *method == Method::DELETE
+            // A key: /bucket/key (path style); not a bucket, nor a multipart upload's abort.
+            && path.trim_start_matches('/').contains('/')
+            && !query.split('&').any(|p| p.starts_with("uploadId"))
+        {
+            Kind::DeleteObject
+        } else {
+            Kind::Other
+        }
     }
 }
 
@@ -267,42 +456,95 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Result<Response<
         tokio::time::sleep(settings.delay).await;
     }
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let kind = Kind::of(request.method(), &path);
+    let counters = &shared.counters;
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    match kind {
+        Kind::DeleteObjects => counters.delete_objects.fetch_add(1, Ordering::Relaxed),
+        Kind::DeleteObject => counters.delete_object.fetch_add(1, Ordering::Relaxed),
+        Kind::ListObjects => counters.list_objects.fetch_add(1, Ordering::Relaxed),
+        Kind::Other => 0,
+    };
     let fault = settings.faults.iter().find(|f| f.fires(request.method(), &path));
     let _acting = fault.map(Fault::acting);
-    match fault.map(|f| f.action.clone()) {
-        None | Some(Action::Forward) => {
-            Ok(forward(shared, request.map(|b| b.boxed()), &path).await)
+    let action = fault.map(|f| f.action.clone());
+    // What a rule answers itself never reaches the store: no tokens, no keys.
+    match action {
+        Some(Action::Reply { status, code }) => return Ok(s3_error(status, &code, INJECTED)),
+        Some(Action::ErrorIn200 { code }) => return Ok(s3_error(200, &code, INJECTED)),
+        Some(Action::Reset) => return Err(Dropped::Reset),
+        Some(Action::Stall(pause)) => tokio::time::sleep(pause).await,
+        _ => {}
+    }
+    let (request, sent) = match admit(shared, kind, request).await? {
+        Admitted::Yes { request, sent } => (*request, sent),
+        Admitted::SlowDown => {
+            return Ok(s3_error(503, "SlowDown", "Please reduce your request rate."));
         }
-        Some(Action::Reply { status, code }) => Ok(s3_error(status, &code)),
-        Some(Action::ErrorIn200 { code }) => Ok(s3_error(200, &code)),
-        Some(Action::Reset) => Err(Dropped::Reset),
-        Some(Action::Stall(pause)) => {
-            tokio::time::sleep(pause).await;
-            Ok(forward(shared, request.map(|b| b.boxed()), &path).await)
-        }
+    };
+    match action {
         Some(Action::KeyErrors { key_contains, code }) => {
-            add_key_errors(shared, request, &path, &key_contains, &code, true).await
+            add_key_errors(shared, request, sent, &path, &key_contains, &code, true).await
         }
         Some(Action::UnnamedKeyErrors { key_contains, code }) => {
-            add_key_errors(shared, request, &path, &key_contains, &code, false).await
+            add_key_errors(shared, request, sent, &path, &key_contains, &code, false).await
         }
+        _ => Ok(forward(shared, request, &path).await),
     }
 }
 
-/// Forwards a DeleteObjects request, then adds an `<Error>` with `code` to a 200 reply for every
-/// key sent that contains `key_contains`, naming the key or not.
+enum Admitted {
+    /// On to the store, with the body of a DeleteObjects request as read.
+    Yes { request: Box<Request<Body>>, sent: Option<Bytes> },
+    /// Refused by the write limit.
+    SlowDown,
+}
+
+/// Counts a deletion's keys and asks the write limit whether it may go to the store.
+async fn admit(
+    shared: &Shared,
+    kind: Kind,
+    request: Request<Incoming>,
+) -> Result<Admitted, Dropped> {
+    let counters = &shared.counters;
+    let (request, sent, keys) = match kind {
+        Kind::DeleteObjects => {
+            let (parts, body) = request.into_parts();
+            let sent = body.collect().await.map_err(Dropped::Body)?.to_bytes();
+            let keys = keys_in(&sent).count() as u64;
+            (Request::from_parts(parts, full(sent.clone())), Some(sent), keys)
+        }
+        Kind::DeleteObject => (request.map(|b| b.boxed()), None, 1),
+        _ => {
+            let request = Box::new(request.map(|b| b.boxed()));
+            return Ok(Admitted::Yes { request, sent: None });
+        }
+    };
+    if !shared.admits(keys) {
+        let throttled = match kind {
+            Kind::DeleteObjects => &counters.delete_objects_throttled,
+            _ => &counters.delete_object_throttled,
+        };
+        throttled.fetch_add(1, Ordering::Relaxed);
+        return Ok(Admitted::SlowDown);
+    }
+    counters.keys_admitted.fetch_add(keys, Ordering::Relaxed);
+    Ok(Admitted::Yes { request: Box::new(request), sent })
+}
+
+/// Forwards a DeleteObjects request (whose body was `sent`), then adds an `<Error>` with `code`
+/// to a 200 reply for every key sent that contains `key_contains`, naming the key or not.
 async fn add_key_errors(
     shared: &Shared,
-    request: Request<Incoming>,
+    request: Request<Body>,
+    sent: Option<Bytes>,
     path: &str,
     key_contains: &str,
     code: &str,
     name_key: bool,
 ) -> Result<Response<Body>, Dropped> {
-    let (parts, body) = request.into_parts();
-    let sent = body.collect().await.map_err(Dropped::Body)?.to_bytes();
+    let sent = sent.unwrap_or_default();
     let failing: Vec<String> = keys_in(&sent).filter(|k| k.contains(key_contains)).collect();
-    let request = Request::from_parts(parts, full(sent));
     let reply = forward(shared, request, path).await;
     if reply.status() != 200 {
         return Ok(reply);
@@ -351,14 +593,112 @@ fn full(bytes: Bytes) -> Body {
     Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
-fn s3_error(status: u16, code: &str) -> Response<Body> {
+const INJECTED: &str = "injected by s3-proxy";
+
+fn s3_error(status: u16, code: &str, message: &str) -> Response<Body> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
-         <Message>injected by s3-proxy</Message><RequestId>s3-proxy</RequestId></Error>"
+         <Message>{message}</Message><RequestId>s3-proxy</RequestId></Error>"
     );
     Response::builder()
         .status(status)
         .header("content-type", "application/xml")
         .body(full(body.into()))
         .expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_bucket_starts_full_with_one_seconds_worth() {
+        let mut bucket = TokenBucket::new(1_000);
+        assert_eq!(bucket.burst(), 1_000);
+        assert_eq!(bucket.available(Duration::ZERO), 1_000);
+        assert!(bucket.take(Duration::ZERO, 1_000));
+        assert!(!bucket.take(Duration::ZERO, 1));
+        assert_eq!(bucket.available(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn tokens_come_back_at_the_rate_and_never_past_the_burst() {
+        let mut bucket = TokenBucket::new(1_000);
+        assert!(bucket.take(Duration::ZERO, 1_000));
+        // One token a millisecond.
+        assert_eq!(bucket.available(Duration::from_micros(999)), 0);
+        assert_eq!(bucket.available(ms(1)), 1);
+        assert_eq!(bucket.available(ms(250)), 250);
+        assert!(!bucket.take(ms(250), 251));
+        assert!(bucket.take(ms(250), 250));
+        assert_eq!(bucket.available(ms(250)), 0);
+        // Idle for ten seconds: full again, not ten seconds' worth.
+        assert_eq!(bucket.available(Duration::from_secs(10)), 1_000);
+        assert!(bucket.take(Duration::from_secs(10), 1_000));
+        assert!(!bucket.take(Duration::from_secs(10), 1));
+    }
+
+    #[test]
+    fn a_refused_request_takes_nothing() {
+        let mut bucket = TokenBucket::new(100);
+        assert!(bucket.take(Duration::ZERO, 60));
+        assert!(!bucket.take(Duration::ZERO, 50));
+        assert!(bucket.take(Duration::ZERO, 40));
+    }
+
+    #[test]
+    fn sustained_demand_is_served_at_the_rate_after_the_burst() {
+        // 100 keys every millisecond (100,000 a second) for ten seconds against 3,500 a second.
+        let mut bucket = TokenBucket::new(3_500);
+        let admitted: u64 = (0..10_000).filter(|&t| bucket.take(ms(t), 100)).map(|_| 100).sum();
+        let ideal = 3_500 + 3_500 * 9_999 / 1_000;
+        assert!(admitted <= ideal && admitted > ideal - 100, "{admitted} against {ideal}");
+    }
+
+    #[test]
+    fn fractions_of_a_token_add_up() {
+        // 3 tokens a second, asked every 100 ms: one token every 333.3 ms, none lost to rounding.
+        let mut bucket = TokenBucket::new(3);
+        assert!(bucket.take(Duration::ZERO, 3));
+        let times: Vec<u64> =
+            (1..=30).map(|i| i * 100).filter(|&t| bucket.take(ms(t), 1)).collect();
+        assert_eq!(times, [400, 700, 1000, 1400, 1700, 2000, 2400, 2700, 3000]);
+    }
+
+    #[test]
+    fn a_request_larger_than_the_burst_waits_for_a_full_bucket_and_leaves_a_debt() {
+        let mut bucket = TokenBucket::new(500);
+        assert!(bucket.take(Duration::ZERO, 1));
+        assert!(!bucket.take(ms(1), 1_000), "the bucket is not full");
+        assert!(bucket.take(ms(2), 1_000));
+        // 500 tokens below empty: a second to climb back to zero, another to hold 500.
+        assert_eq!(bucket.available(ms(1_002)), 0);
+        assert!(!bucket.take(ms(1_002), 1));
+        assert!(bucket.take(ms(2_002), 500));
+    }
+
+    #[test]
+    fn time_that_runs_backwards_counts_as_standing_still() {
+        let mut bucket = TokenBucket::new(10);
+        assert!(bucket.take(ms(1_000), 10));
+        assert!(!bucket.take(ms(500), 1));
+        assert_eq!(bucket.available(ms(1_100)), 1);
+    }
+
+    #[test]
+    fn deletions_are_told_from_other_requests() {
+        let kind = |method: Method, path: &str| Kind::of(&method, path);
+        assert_eq!(kind(Method::POST, "/res-jobs?delete"), Kind::DeleteObjects);
+        assert_eq!(kind(Method::POST, "/res-jobs?delete=&x-id=DeleteObjects"), Kind::DeleteObjects);
+        assert_eq!(kind(Method::DELETE, "/res-jobs/p/jobs/j/job.json"), Kind::DeleteObject);
+        assert_eq!(kind(Method::DELETE, "/res-jobs/a%2Fb?x-id=DeleteObject"), Kind::DeleteObject);
+        assert_eq!(kind(Method::DELETE, "/res-jobs/key?uploadId=abc"), Kind::Other);
+        assert_eq!(kind(Method::DELETE, "/res-jobs"), Kind::Other);
+        assert_eq!(kind(Method::GET, "/res-jobs?list-type=2&prefix=p%2F"), Kind::ListObjects);
+        assert_eq!(kind(Method::GET, "/res-jobs/p/jobs/j/job.json"), Kind::Other);
+    }
 }

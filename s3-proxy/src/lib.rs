@@ -319,7 +319,8 @@ impl TokenBucket {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub requests: u64,
-    /// ListObjectsV2 requests (`GET ?list-type=2`).
+    /// Listings, which S3 bills as LIST requests: ListObjects (v1 and v2), ListObjectVersions,
+    /// ListMultipartUploads (a `GET` of a bucket, path style, with listing parameters only).
     pub list_objects: u64,
     /// DeleteObjects requests (`POST ?delete`), throttled ones included.
     pub delete_objects: u64,
@@ -384,6 +385,27 @@ impl Counters {
     }
 }
 
+/// The query parameters of the listings of a bucket. A `GET` of a bucket with any other (such as
+/// `versioning` or `location`) reads a setting, not a listing.
+const LIST_PARAMETERS: &[&str] = &[
+    "list-type",
+    "prefix",
+    "delimiter",
+    "marker",
+    "max-keys",
+    "encoding-type",
+    "continuation-token",
+    "start-after",
+    "fetch-owner",
+    "versions",
+    "key-marker",
+    "version-id-marker",
+    "uploads",
+    "upload-id-marker",
+    "max-uploads",
+    "x-id",
+];
+
 /// The kinds of request the proxy counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -398,7 +420,14 @@ impl Kind {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         if Match::DeleteObjects.accepts(method, path_and_query) {
             Kind::DeleteObjects
-        } else if Match::ListObjects.accepts(method, path_and_query) {
+        } else if *method == Method::GET
+            && !path.trim_matches('/').is_empty()
+            && !path.trim_start_matches('/').trim_end_matches('/').contains('/')
+            && query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .all(|p| LIST_PARAMETERS.contains(&p.split_once('=').map_or(p, |(name, _)| name)))
+        {
             Kind::ListObjects
         } else if *method == Method::DELETE
             // A key: /bucket/key (path style); not a bucket, nor a multipart upload's abort.
@@ -699,6 +728,13 @@ mod tests {
         assert_eq!(kind(Method::DELETE, "/res-jobs/key?uploadId=abc"), Kind::Other);
         assert_eq!(kind(Method::DELETE, "/res-jobs"), Kind::Other);
         assert_eq!(kind(Method::GET, "/res-jobs?list-type=2&prefix=p%2F"), Kind::ListObjects);
+        // boto3's resource API lists with ListObjects v1.
+        assert_eq!(kind(Method::GET, "/res-jobs?prefix=p%2F&encoding-type=url"), Kind::ListObjects);
+        assert_eq!(kind(Method::GET, "/res-jobs/"), Kind::ListObjects);
+        assert_eq!(kind(Method::GET, "/res-jobs?versions&prefix=p%2F"), Kind::ListObjects);
+        assert_eq!(kind(Method::GET, "/res-jobs?versioning"), Kind::Other);
+        assert_eq!(kind(Method::GET, "/res-jobs?location="), Kind::Other);
+        assert_eq!(kind(Method::GET, "/"), Kind::Other);
         assert_eq!(kind(Method::GET, "/res-jobs/p/jobs/j/job.json"), Kind::Other);
     }
 }

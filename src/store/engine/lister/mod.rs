@@ -23,6 +23,7 @@
 //! ([`full_pages_in_flight`]); the short pages of probes may fill the rest.
 
 mod ranges;
+mod scan;
 mod versions;
 
 use super::backlog::Backlog;
@@ -33,12 +34,15 @@ use crate::s3_names::url_decode;
 use crate::store::StoreError;
 use crate::telemetry::Meter;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
 use aws_sdk_s3::operation::list_objects_v2::builders::ListObjectsV2FluentBuilder;
 use aws_sdk_s3::types::EncodingType;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use ranges::{Range, Start};
+use scan::{ListPage, Tap};
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{self, Permit};
 use tokio::time::timeout_at;
@@ -103,7 +107,7 @@ enum Done<'a> {
     /// A page of `range`.
     Ranged {
         range: Range,
-        page: Box<ListObjectsV2Output>,
+        page: ListPage,
         /// The channel slot reserved for the page's keys.
         slot: Permit<'a, Page>,
     },
@@ -213,6 +217,17 @@ impl Lister<'_> {
         request.encoding_type(EncodingType::Url)
     }
 
+    /// Sends a list request; its reply read by the scanner (scan.rs), or by the SDK when the
+    /// scanner does not know it.
+    async fn fetch(
+        &self,
+        request: ListObjectsV2FluentBuilder,
+    ) -> Result<ListPage, SdkError<ListObjectsV2Error, HttpResponse>> {
+        let tap = Tap::default();
+        let output = request.customize().interceptor(tap.clone()).send().await?;
+        Ok(tap.take().unwrap_or_else(|| ListPage::from_output(&output)))
+    }
+
     /// A probe: a short delimiter page, then a full one when the folder holds more.
     async fn probe<'p>(
         &self,
@@ -223,11 +238,11 @@ impl Lister<'_> {
         // The deleters hung up: nothing more to list for.
         let Ok(slot) = self.reserve(pages).await else { return Ok(Done::cut_short()) };
         let probe = async {
-            let short = self.list(&prefix).delimiter("/").max_keys(PROBE_KEYS).send().await?;
-            let mut probe = self.delimited(&short, &prefix);
+            let short = self.list(&prefix).delimiter("/").max_keys(PROBE_KEYS);
+            let mut probe = self.delimited(&self.fetch(short).await?, &prefix);
             if let (true, Some(token)) = (probe.truncated, probe.token.take()) {
                 let full = self.list(&prefix).delimiter("/").continuation_token(token);
-                let rest = self.delimited(&self.full_page(full.send()).await?, &prefix);
+                let rest = self.delimited(&self.full_page(self.fetch(full)).await?, &prefix);
                 probe.listed.extend(rest.listed);
                 probe.subfolders.extend(rest.subfolders);
                 (probe.truncated, probe.token) = (rest.truncated, rest.token);
@@ -247,7 +262,7 @@ impl Lister<'_> {
         prefix: String,
         pages: &'p mpsc::Sender<Page>,
     ) -> Result<Done<'p>, StoreError> {
-        let mut chain = self.list(&prefix).into_paginator().send();
+        let mut token = None;
         let mut found = Vec::new();
         loop {
             let Ok(slot) = self.reserve(pages).await else {
@@ -256,34 +271,36 @@ impl Lister<'_> {
             if !self.budget.allows_new_work() {
                 return Ok(Done::Chained { complete: false, found });
             }
-            let listed = self.full_page(chain.next());
+            let request = self.list(&prefix).set_continuation_token(token.take());
+            let listed = self.full_page(self.fetch(request));
             let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
                 return Ok(Done::Chained { complete: false, found });
             };
-            let Some(page) = page else { return Ok(Done::Chained { complete: true, found }) };
             let page = page.map_err(|e| self.error(&prefix, e))?;
             found.extend(self.subfolders(&page, &prefix));
             self.send(slot, self.accept(&page));
+            match page.next_token.filter(|_| page.truncated) {
+                Some(next) => token = Some(next),
+                None => return Ok(Done::Chained { complete: true, found }),
+            }
         }
     }
 
     /// What one delimiter page of `prefix` showed: its keys that may be deleted, its sub-folders.
-    fn delimited(&self, page: &ListObjectsV2Output, prefix: &str) -> Delimited {
+    fn delimited(&self, page: &ListPage, prefix: &str) -> Delimited {
         Delimited {
             listed: self.accept(page),
             subfolders: self.subfolders(page, prefix),
-            truncated: page.is_truncated().unwrap_or(false),
-            token: page.next_continuation_token().map(str::to_owned),
+            truncated: page.truncated,
+            token: page.next_token.clone(),
         }
     }
 
     /// The sub-folders a delimiter page rolled up, that lie under `prefix`.
-    fn subfolders(&self, page: &ListObjectsV2Output, prefix: &str) -> Vec<String> {
-        let encoded = page.encoding_type() == Some(&EncodingType::Url);
-        page.common_prefixes()
+    fn subfolders(&self, page: &ListPage, prefix: &str) -> Vec<String> {
+        page.prefixes
             .iter()
-            .filter_map(|p| p.prefix())
-            .map(|p| decoded(p, encoded))
+            .map(|p| decoded(p, page.encoded))
             .filter(|p| p.starts_with(prefix) && p.len() > prefix.len())
             .collect()
     }
@@ -327,11 +344,11 @@ impl Lister<'_> {
         }
     }
 
-    fn accept(&self, page: &ListObjectsV2Output) -> Vec<Listed> {
-        let encoded = page.encoding_type() == Some(&EncodingType::Url);
-        let objects = page.contents().iter().filter_map(|object| {
-            let size = object.size().unwrap_or(0).max(0) as u64;
-            Some(Listed { key: decoded(object.key()?, encoded), version_id: None, size })
+    fn accept(&self, page: &ListPage) -> Vec<Listed> {
+        let objects = page.objects.iter().map(|(key, size)| Listed {
+            key: decoded(key, page.encoded),
+            version_id: None,
+            size: *size,
         });
         self.confine(objects)
     }

@@ -11,11 +11,11 @@
 //! range does asks for a short page next ([`Start::Tail`]), since it most likely holds only a
 //! few keys more, or none.
 
+use super::scan::ListPage;
 use super::{Delimited, Done, Lister, Listing, PROBE_KEYS};
 use crate::store::StoreError;
 use crate::store::engine::Listed;
 use crate::store::engine::page::Page;
-use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use tokio::sync::mpsc::{self, Permit};
 use tokio::time::timeout_at;
 
@@ -57,14 +57,14 @@ impl Lister<'_> {
         };
         let listed = async {
             match range.start {
-                Start::Tail(_) => request.send().await,
-                _ => self.full_page(request.send()).await,
+                Start::Tail(_) => self.fetch(request).await,
+                _ => self.full_page(self.fetch(request)).await,
             }
         };
         let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
             return Ok(Done::cut_short());
         };
-        let page = Box::new(page.map_err(|e| self.error(&range.prefix, e))?);
+        let page = page.map_err(|e| self.error(&range.prefix, e))?;
         Ok(Done::Ranged { range, page, slot })
     }
 
@@ -75,7 +75,7 @@ impl Lister<'_> {
     pub(super) fn range_page(
         &self,
         range: Range,
-        page: &ListObjectsV2Output,
+        page: &ListPage,
         slot: Permit<'_, Page>,
         room: usize,
     ) -> (Vec<Listing>, usize) {
@@ -252,14 +252,13 @@ mod tests {
     use super::super::tests;
     use super::*;
     use crate::store::engine::backlog::Backlog;
-    use aws_sdk_s3::types::{CommonPrefix, Object};
     use tokio::sync::mpsc;
 
     /// What a range keeps of a page (keys and sub-folders), and where it goes on: with a short
     /// page or a full one, from which token. `after`: the range's start, when the page is the
     /// range's first.
     fn range_of(
-        page: &ListObjectsV2Output,
+        page: &ListPage,
         after: Option<&str>,
         upto: &str,
     ) -> (Vec<String>, Option<(&'static str, String)>) {
@@ -293,15 +292,14 @@ mod tests {
         (kept, next)
     }
 
-    fn page(keys: &[&str], folders: &[&str], truncated: bool) -> ListObjectsV2Output {
-        let object = |key: &&str| Object::builder().key(format!("j/{key}")).build();
-        let folder = |p: &&str| CommonPrefix::builder().prefix(format!("j/{p}")).build();
-        ListObjectsV2Output::builder()
-            .set_contents(Some(keys.iter().map(object).collect()))
-            .set_common_prefixes(Some(folders.iter().map(folder).collect()))
-            .is_truncated(truncated)
-            .next_continuation_token("next")
-            .build()
+    fn page(keys: &[&str], folders: &[&str], truncated: bool) -> ListPage {
+        ListPage {
+            objects: keys.iter().map(|key| (format!("j/{key}"), 0)).collect(),
+            prefixes: folders.iter().map(|p| format!("j/{p}")).collect(),
+            truncated,
+            next_token: Some("next".into()),
+            encoded: false,
+        }
     }
 
     #[test]

@@ -351,3 +351,35 @@ async fn keys_that_xml_makes_hard_are_all_deleted_and_none_outside() {
     );
     let _ = Bucket::named;
 }
+
+#[tokio::test]
+async fn deletions_are_paced_to_the_rate_the_store_admits() {
+    let _heavy = common::heavy().await;
+    // GIVEN a store 20 ms away that admits 1,000 keys a second (S3's write limit, as s3-proxy
+    // models it: a bucket of one second's worth), and 16 requests in flight at most
+    let f = faulty_in("writelimit", 4_000, 8, &[("DELETE_CONCURRENCY", "16")]).await;
+    f.proxy.set(Settings { delay: Duration::from_millis(20), faults: Vec::new() });
+    f.proxy.set_write_limit(Some(1_000));
+
+    // WHEN the job is deleted
+    let (status, envelope) = f.delete().await;
+
+    // THEN everything goes, and the store refused few requests: at most the first round's, which
+    // went out before it first said SlowDown, and a couple more as the pace probed its limit
+    assert_eq!(status, 200, "{envelope}");
+    let counts = f.proxy.counts();
+    assert!(counts.throttled() > 0, "the limit never bit: {counts:?}");
+    assert!(counts.throttled() <= 16 + 2, "{counts:?}");
+    let now = f.world.jobs.keys().await;
+    let outcome =
+        format!("200; {} of {} DeleteObjects refused", counts.throttled(), counts.delete_objects);
+    settle(
+        "faults",
+        "S3's write limit (1,000 keys a second)",
+        1,
+        &f.job,
+        &f.neighbour,
+        &now,
+        &outcome,
+    );
+}

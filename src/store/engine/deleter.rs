@@ -1,4 +1,4 @@
-//! DeleteObjects, as many at once as the store takes (see `throttle.rs`).
+//! DeleteObjects, as many at once and as fast as the store takes them (see `throttle.rs`).
 //!
 //! The engine, not the SDK, retries DeleteObjects, so that it sees every throttled reply and can
 //! slow down instead of spending a fixed number of attempts: a throttled batch waits and goes
@@ -107,7 +107,7 @@ async fn delete_singles(
 ) -> Report {
     let mut report = Report::default();
     for object in objects {
-        let slot = throttle.slot().await;
+        let slot = throttle.slot(1).await;
         let in_flight = meter.in_flight();
         let deleted = client
             .delete_object()
@@ -117,15 +117,17 @@ async fn delete_singles(
             .send()
             .await;
         drop(in_flight);
-        throttle.done(slot, false);
         match deleted {
             Ok(_) => {
+                throttle.done(slot, 0);
                 report.deleted += 1;
                 report.bytes += object.size;
                 meter.deleted(1, object.size);
             }
             Err(err) => {
                 let err = StoreError::from_sdk("delete", bucket, &object.key, err);
+                let throttled = err.is_unavailable() && is_throttling_code(&err.code);
+                throttle.done(slot, u64::from(throttled));
                 report.fail(std::slice::from_ref(&object), &err.code, "");
                 meter.failed(1);
                 if err.is_unavailable() {
@@ -153,7 +155,7 @@ async fn delete_page(
         if round > 0 {
             tokio::time::sleep(backoff(round)).await;
         }
-        let slot = throttle.slot().await;
+        let slot = throttle.slot(pending.len()).await;
         let in_flight = meter.in_flight();
         let sent = send(client, bucket, &pending).await;
         drop(in_flight);
@@ -161,7 +163,7 @@ async fn delete_page(
             Ok(reply) => reply,
             Err(err) => {
                 let throttled = err.is_unavailable() && is_throttling_code(&err.code);
-                throttle.done(slot, throttled);
+                throttle.done(slot, if throttled { pending.len() as u64 } else { 0 });
                 if throttled {
                     meter.throttled();
                 }
@@ -176,8 +178,8 @@ async fn delete_page(
             }
         };
         let verdict = reply::read(&pending, reply.errors(), failures + 1 < ATTEMPTS);
-        throttle.done(slot, verdict.throttled);
-        if verdict.throttled {
+        throttle.done(slot, verdict.throttled_keys);
+        if verdict.throttled_keys > 0 {
             meter.throttled();
         }
         meter.deleted(verdict.report.deleted, verdict.report.bytes);
@@ -186,7 +188,7 @@ async fn delete_page(
         if verdict.retry.is_empty() {
             break;
         }
-        failures += u32::from(!verdict.throttled);
+        failures += u32::from(verdict.throttled_keys == 0);
         pending = Page::new(&verdict.retry);
     }
     report

@@ -16,8 +16,8 @@ pub(super) struct Verdict {
     pub report: Report,
     /// Objects to send again: throttled, or failed inside the store while attempts are left.
     pub retry: Vec<Listed>,
-    /// Whether the store throttled any key.
-    pub throttled: bool,
+    /// The keys the store refused as too many (SlowDown and its kind).
+    pub throttled_keys: u64,
 }
 
 /// Sorts the objects of `sent` by the `errors` of its reply; `attempts_left` when a key that
@@ -34,7 +34,7 @@ pub(super) fn read(sent: &Page, errors: &[KeyError], attempts_left: bool) -> Ver
     let mut unnamed = Vec::new();
     for e in errors {
         let error = (e.code().unwrap_or("Unknown"), e.message().unwrap_or(""));
-        verdict.throttled |= is_throttling_code(error.0);
+        verdict.throttled_keys += u64::from(is_throttling_code(error.0));
         match e.key() {
             Some(key) => {
                 named.insert((key.to_owned(), e.version_id().map(str::to_owned)), error);
@@ -96,7 +96,9 @@ mod tests {
     fn a_reply_without_errors_deleted_everything_sent() {
         let verdict = read(&sent(&[("a", None), ("b", None)]), &[], true);
         assert_eq!((verdict.report.deleted, verdict.report.bytes), (2, 20));
-        assert!(verdict.retry.is_empty() && !verdict.throttled && verdict.report.failed == 0);
+        assert!(
+            verdict.retry.is_empty() && verdict.throttled_keys == 0 && verdict.report.failed == 0
+        );
     }
 
     #[test]
@@ -105,7 +107,7 @@ mod tests {
             read(&sent(&[("a", None), ("b", None)]), &[error(Some("b"), None, "SlowDown")], false);
         assert_eq!(verdict.report.deleted, 1);
         assert_eq!(keys(&verdict.retry), ["b"]);
-        assert!(verdict.throttled);
+        assert_eq!(verdict.throttled_keys, 1);
     }
 
     #[test]
@@ -116,7 +118,7 @@ mod tests {
         let verdict = read(&page, &errors, false);
         assert!(verdict.retry.is_empty());
         assert_eq!(verdict.report.failed, 1);
-        assert!(!verdict.throttled);
+        assert_eq!(verdict.throttled_keys, 0);
     }
 
     #[test]

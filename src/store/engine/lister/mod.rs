@@ -345,10 +345,10 @@ impl Lister<'_> {
     }
 
     fn accept(&self, page: &ListPage) -> Vec<Listed> {
-        let objects = page.objects.iter().map(|(key, size)| Listed {
+        let objects = page.objects().map(|(key, size)| Listed {
             key: decoded(key, page.encoded),
             version_id: None,
-            size: *size,
+            size,
         });
         self.confine(objects)
     }

@@ -293,13 +293,17 @@ mod tests {
     }
 
     fn page(keys: &[&str], folders: &[&str], truncated: bool) -> ListPage {
-        ListPage {
-            objects: keys.iter().map(|key| (format!("j/{key}"), 0)).collect(),
-            prefixes: folders.iter().map(|p| format!("j/{p}")).collect(),
-            truncated,
-            next_token: Some("next".into()),
-            encoded: false,
-        }
+        use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+        use aws_sdk_s3::types::{CommonPrefix, Object};
+        let object = |key: &&str| Object::builder().key(format!("j/{key}")).build();
+        let folder = |p: &&str| CommonPrefix::builder().prefix(format!("j/{p}")).build();
+        let output = ListObjectsV2Output::builder()
+            .set_contents(Some(keys.iter().map(object).collect()))
+            .set_common_prefixes(Some(folders.iter().map(folder).collect()))
+            .is_truncated(truncated)
+            .next_continuation_token("next")
+            .build();
+        ListPage::from_output(&output)
     }
 
     #[test]

@@ -19,8 +19,17 @@ const TICKET: &str = ".deletions/p1/big.json";
 const INVOCATION: Duration = Duration::from_secs(8);
 const HTTP_BUDGET: Duration = Duration::from_secs(3);
 
-async fn world(label: &str) -> World {
-    World::with_env(label, "", &[("HTTP_BUDGET_MS", "3000"), ("DEADLINE_MARGIN_MS", "2000")]).await
+/// Keys the store admits a second. It bounds what one invocation can delete whatever the
+/// machine's speed: the HTTP answer at most (3 s + 1 s of burst) × 4,000 = 16,000 keys, a
+/// continuation at most 28,000, so the jobs below always outlast the first request.
+const STORE_RATE: u64 = 4_000;
+
+/// A world whose store admits [`STORE_RATE`] deletions a second, as S3 admits a prefix's writes.
+async fn world(label: &str) -> (World, Proxy) {
+    let env = [("HTTP_BUDGET_MS", "3000"), ("DEADLINE_MARGIN_MS", "2000")];
+    let (world, proxy) = World::behind_proxy(label, Settings::default(), &env).await;
+    proxy.set_write_limit(Some(STORE_RATE));
+    (world, proxy)
 }
 
 /// Delivers the ticket's Object Created event until the deletion is over; returns how many
@@ -66,7 +75,7 @@ async fn assert_only_neighbour_left(
 async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
     let _heavy = common::heavy().await;
     // GIVEN a 50,000-object job and an HTTP budget of three seconds
-    let world = world("fiftyk").await;
+    let (world, _proxy) = world("fiftyk").await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(50_000, 16)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
 
@@ -109,7 +118,7 @@ async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
 #[tokio::test]
 async fn a_continuation_killed_midway_is_finished_by_redelivering_its_event() {
     let _heavy = common::heavy().await;
-    let world = world("killed").await;
+    let (world, _proxy) = world("killed").await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(20_000, 8)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
     let (status, envelope) =
@@ -139,7 +148,7 @@ async fn a_continuation_killed_midway_is_finished_by_redelivering_its_event() {
 #[tokio::test]
 async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
     let _heavy = common::heavy().await;
-    let world = world("race").await;
+    let (world, _proxy) = world("race").await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(30_000, 16)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
     let request = http_api_event(P1, P1, &body("big", "etl", None));
@@ -170,7 +179,7 @@ async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
 
 #[tokio::test]
 async fn a_ticket_whose_job_is_gone_is_removed_and_other_objects_are_refused() {
-    let world = world("orphan").await;
+    let (world, _proxy) = world("orphan").await;
     let ticket = json!({
         "request": {"project_id": "p1", "job_id": "big", "type": "ranking"},
         "deleted_objects": 5, "deleted_bytes": 50, "hops": 1
@@ -193,15 +202,12 @@ async fn a_ticket_whose_job_is_gone_is_removed_and_other_objects_are_refused() {
 #[tokio::test]
 async fn an_sqs_batch_reports_exactly_the_messages_that_failed() {
     // GIVEN jobs behind a proxy that refuses every request about the job `locked`
-    let garage: std::net::SocketAddr =
-        std::env::var("AWS_ENDPOINT_URL").unwrap().trim_start_matches("http://").parse().unwrap();
     let refuse = Fault::new(
         Match::Contains("/locked/".into()),
         Action::Reply { status: 403, code: "AccessDenied".into() },
     );
     let settings = Settings { delay: Duration::ZERO, faults: vec![refuse] };
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), garage, settings).await.unwrap();
-    let world = World::with_env("sqs", "", &[("AWS_ENDPOINT_URL_S3", &proxy.url())]).await;
+    let (world, _proxy) = World::behind_proxy("sqs", settings, &[]).await;
     world.jobs.seed_job("", &JobSpec::new(P1, "done").objects(30, 3)).await;
     let locked = world.jobs.seed_job("", &JobSpec::new(P1, "locked").job_type("ranking")).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "done0")).await;

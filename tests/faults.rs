@@ -27,14 +27,7 @@ async fn faulty(label: &str, objects: usize, env: &[(&str, &str)]) -> Faulty {
 
 /// As [`faulty`], with the job's objects in `folders` sub-folders (0: flat).
 async fn faulty_in(label: &str, objects: usize, folders: usize, env: &[(&str, &str)]) -> Faulty {
-    let garage: std::net::SocketAddr =
-        std::env::var("AWS_ENDPOINT_URL").unwrap().trim_start_matches("http://").parse().unwrap();
-    let proxy =
-        Proxy::start("127.0.0.1:0".parse().unwrap(), garage, Settings::default()).await.unwrap();
-    let url = proxy.url();
-    let mut env = env.to_vec();
-    env.push(("AWS_ENDPOINT_URL_S3", &url));
-    let world = World::with_env(label, "", &env).await;
+    let (world, proxy) = World::behind_proxy(label, Settings::default(), env).await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "job").objects(objects, folders)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "job0").objects(20, 2)).await;
     Faulty { world, proxy, job, neighbour }

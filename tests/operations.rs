@@ -132,10 +132,8 @@ async fn every_sqs_message_is_summarised() {
 /// A world whose function reaches Garage through `s3-proxy`, each request 20 ms late, and deletes
 /// one batch of 5 keys at a time: a few hundred objects a second.
 async fn slowed(label: &str, env: &[(&str, &str)]) -> (World, Proxy) {
-    let garage: std::net::SocketAddr =
-        std::env::var("AWS_ENDPOINT_URL").unwrap().trim_start_matches("http://").parse().unwrap();
     let delay = Settings { delay: Duration::from_millis(20), faults: Vec::new() };
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), garage, delay).await.unwrap();
+    let proxy = common::proxy_to_garage(delay).await;
     let url = proxy.url();
     let mut env = env.to_vec();
     env.extend([

@@ -12,7 +12,7 @@ use common::{
     World, body, http_api_event, invoke, invoke_event, object_created_event, refused, settle,
 };
 use del_job::entry::EventError;
-use s3_proxy::{Action, Fault, Match, Proxy, Settings};
+use s3_proxy::{Action, Fault, Match, Settings};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -304,16 +304,6 @@ async fn the_record_decides_the_configuration_path() {
 }
 
 /// A world whose function reaches Garage through `s3-proxy`, set with `settings`.
-async fn behind_proxy(label: &str, settings: Settings, env: &[(&str, &str)]) -> (World, Proxy) {
-    let garage: std::net::SocketAddr =
-        std::env::var("AWS_ENDPOINT_URL").unwrap().trim_start_matches("http://").parse().unwrap();
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), garage, settings).await.unwrap();
-    let url = proxy.url();
-    let mut env = env.to_vec();
-    env.push(("AWS_ENDPOINT_URL_S3", &url));
-    (World::with_env(label, "", &env).await, proxy)
-}
-
 /// Deletion slowed to a few hundred objects a second: one request of 5 keys at a time, each
 /// 20 ms late.
 const SLOW: [(&str, &str); 3] =
@@ -326,7 +316,7 @@ async fn a_chain_of_hand_ons_stops_after_max_hops() {
     let slow = Settings { delay: Duration::from_millis(20), faults: Vec::new() };
     let mut env = SLOW.to_vec();
     env.extend([("MAX_HOPS", "2"), ("HTTP_BUDGET_MS", "1000"), ("DEADLINE_MARGIN_MS", "1000")]);
-    let (world, _proxy) = behind_proxy("maxhops", slow, &env).await;
+    let (world, _proxy) = World::behind_proxy("maxhops", slow, &env).await;
     let job = world.jobs.seed_job("", &JobSpec::new("p1", "big").objects(3_000, 4)).await;
     let key = ".deletions/p1/big.json";
 
@@ -370,7 +360,7 @@ async fn a_store_that_stalls_on_the_record_is_answered_503_before_api_gateway_gi
         Action::Stall(Duration::from_secs(60)),
     );
     let stalled = Settings { delay: Duration::ZERO, faults: vec![stall.clone()] };
-    let (world, _proxy) = behind_proxy("stallrecord", stalled, &[]).await;
+    let (world, _proxy) = World::behind_proxy("stallrecord", stalled, &[]).await;
     let job = world.jobs.seed_job("", &JobSpec::new("p1", "j")).await;
 
     // WHEN the job is deleted with the default HTTP budget
@@ -395,7 +385,7 @@ async fn a_store_that_stalls_on_the_hand_on_is_answered_within_the_allowance() {
     let settings = Settings { delay: Duration::from_millis(20), faults: vec![stall.clone()] };
     let mut env = SLOW.to_vec();
     env.push(("HTTP_BUDGET_MS", "1500"));
-    let (world, proxy) = behind_proxy("stallhandon", settings, &env).await;
+    let (world, proxy) = World::behind_proxy("stallhandon", settings, &env).await;
     let job = world.jobs.seed_job("", &JobSpec::new("p1", "j").objects(2_000, 4)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new("p1", "j0")).await;
 

@@ -11,6 +11,7 @@ use del_job::config::Config;
 use del_job::entry;
 use fixture::Bucket;
 use lambda_runtime::{Context, LambdaEvent};
+use s3_proxy::{Proxy, Settings};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,6 +43,20 @@ impl World {
         World::on(client, jobs, job_prefix, env).await
     }
 
+    /// A world whose function reaches Garage through the project's s3-proxy, set up with
+    /// `settings`; the proxy is returned so that the test can change or count what it does.
+    pub async fn behind_proxy(
+        label: &str,
+        settings: Settings,
+        env: &[(&str, &str)],
+    ) -> (World, Proxy) {
+        let proxy = proxy_to_garage(settings).await;
+        let url = proxy.url();
+        let mut env = env.to_vec();
+        env.push(("AWS_ENDPOINT_URL_S3", &url));
+        (World::with_env(label, "", &env).await, proxy)
+    }
+
     /// A world on moto, whose `jobs` bucket keeps versions and may lock them.
     pub async fn versioned(label: &str, env: &[(&str, &str)]) -> World {
         let endpoint = fixture::moto_endpoint();
@@ -68,6 +83,13 @@ impl World {
         let app = app(&vars).await;
         World { jobs, configs, job_prefix: job_prefix.into(), app }
     }
+}
+
+/// The project's s3-proxy in front of the tests' Garage, on a port of its own.
+pub async fn proxy_to_garage(settings: Settings) -> Proxy {
+    let garage = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL names Garage");
+    let garage = garage.trim_start_matches("http://").parse().expect("Garage's address");
+    Proxy::start("127.0.0.1:0".parse().unwrap(), garage, settings).await.expect("s3-proxy")
 }
 
 /// The function as configured by `vars` on top of the process environment (endpoint, keys).

@@ -106,7 +106,7 @@ pub struct DeletionLimits {
 
 impl Default for DeletionLimits {
     fn default() -> Self {
-        // Chosen with bench/run.sh (see BENCHMARKS.md): 32 × 200 with 32 list slots beat 16 × 1000
+        // Chosen with bench/run.sh on Garage: 32 × 200 with 32 list slots beat 16 × 1000
         // with 4 (the store kept busier, the deleters fed), and 32 × 100 then beat 32 × 200 (a
         // store that deletes a request's keys one by one ends smaller requests sooner).
         DeletionLimits { concurrency: 32, batch_size: 100, list_concurrency: 32 }

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
 /// Buffers from 64 KiB up (a page of 1,000 listed keys arrives as ~300 KB) get memory of their
 /// own, returned to the system when freed. By default glibc raises that threshold after the
 /// first such buffer is freed and serves the next ones from its heap, which it keeps: at 100,000
-/// objects that was a quarter of the peak RSS (BENCHMARKS.md).
+/// objects that was a quarter of the peak RSS.
 fn map_large_allocations() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt sets a parameter of the allocator, under its own lock.

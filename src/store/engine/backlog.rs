@@ -1,9 +1,11 @@
 //! What listing has found and deletion has not yet taken. On Garage, listing while the store
-//! deletes slows its deletions far more than the listing's own cost (BENCHMARKS.md), so the
-//! lister runs well ahead of the deleters: up to `BACKLOG_BYTES` of keys waiting, and deletion
-//! starts only once listing has ended or the lister has to wait for room. The bound is in
-//! bytes, not pages, so that long keys cannot make the backlog large; and the keys wait
-//! front-coded (page.rs), so that the bound holds many of them.
+//! deletes slows its deletions far more than the listing's own cost (at 100,000 objects, holding
+//! deletion until listing ended was faster in 7 of 8 paired rounds, by 4-21%, and cut the store's
+//! CPU from 23.7 to 20.6 s), so the lister runs well ahead of the deleters: up to
+//! `BACKLOG_BYTES` of keys waiting, and deletion starts only once listing has ended or the
+//! lister has to wait for room. The bound is in bytes, not pages, so that long keys cannot make
+//! the backlog large; and the keys wait front-coded (page.rs), so that the bound holds many of
+//! them.
 
 use super::page::Page;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

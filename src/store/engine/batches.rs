@@ -16,7 +16,7 @@ const TAIL_MIN_BATCH: usize = 20;
 /// left for each request, down to `TAIL_MIN_BATCH`. A store that works through a request's keys
 /// one after another (Garage does) otherwise ends a folder with fewer and fewer requests in
 /// flight, each still holding up to a full batch: on Garage the last 0.6-0.9 s of a 4 s job of
-/// 20,000 objects ran at a third to half of the steady rate (BENCHMARKS.md).
+/// 20,000 objects ran at a third to half of the steady rate.
 fn tail_batch(left: usize, full: usize, concurrency: usize) -> usize {
     left.div_ceil(concurrency).clamp(TAIL_MIN_BATCH.min(full), full)
 }

@@ -12,6 +12,8 @@ const IN_FLIGHT_ALLOWANCE: Duration = Duration::from_secs(2);
 /// The longest the writes after the deletion (handing on, or removing the record and the ticket)
 /// may take past `cut_at`: two small requests, a few milliseconds each on a healthy store.
 pub const HAND_ON_ALLOWANCE: Duration = Duration::from_secs(2);
+/// Kept free at the very end of an invocation, to return its answer before Lambda's deadline.
+const ANSWER_GUARD: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -54,15 +56,16 @@ impl Budget {
         let epoch_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let left = Duration::from_millis(deadline_ms).checked_sub(epoch_now);
         let (mut cut_at, deadline) = match left {
-            Some(left) if !left.is_zero() => {
-                (now + left.saturating_sub(margin.min(left / 4)), now + left)
-            }
+            Some(left) if !left.is_zero() => (
+                now + left.saturating_sub(margin.min(left / 4)),
+                now + left.saturating_sub(ANSWER_GUARD.min(left / 10)),
+            ),
             _ => (Budget::unlimited().cut_at, Budget::unlimited().answer_by),
         };
         if let Some(limit) = limit {
             cut_at = cut_at.min(now + limit);
         }
-        Budget::ending(cut_at, deadline)
+        Budget::ending(cut_at.min(deadline), deadline)
     }
 
     /// The budget of the next of `parts` pieces of work done in turn: an equal share of the time
@@ -135,7 +138,7 @@ mod tests {
             None,
         );
         let deadline = Instant::now() + Duration::from_secs(3);
-        assert!(budget.answer_by <= deadline && budget.answer_by > budget.cut_at);
+        assert!(budget.answer_by + ANSWER_GUARD <= deadline && budget.answer_by > budget.cut_at);
     }
 
     #[test]

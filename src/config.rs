@@ -34,6 +34,100 @@ pub struct Config {
     /// The function's name (set by Lambda), the `FunctionName` dimension of its metrics.
     pub function_name: String,
     pub s3: S3Settings,
+    /// Where a deletion that outlives its invocation is handed on.
+    pub hand_on: HandOnSettings,
+    /// Where each project's configuration sources may lie; empty: anywhere the buckets allow.
+    pub config_roots: Vec<ConfigRoot>,
+}
+
+/// The function's own hand-on queue (SQS): a deletion that outlives its invocation sends its
+/// next step there, and the queue's messages invoke the function.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandOnSettings {
+    /// `HAND_ON_QUEUE_URL`; without it a deletion that outlives its invocation answers 503.
+    pub queue: Option<QueueUrl>,
+    /// A custom SQS endpoint (a local server).
+    pub endpoint: Option<String>,
+}
+
+/// An SQS queue's URL, `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrl {
+    pub url: String,
+    pub account: String,
+    pub name: String,
+    /// The region the URL names, if it names one.
+    pub region: Option<String>,
+}
+
+impl QueueUrl {
+    pub fn parse(url: &str) -> Option<QueueUrl> {
+        let (scheme, rest) = url.split_once("://")?;
+        let mut parts = rest.trim_end_matches('/').split('/');
+        let host = parts.next()?;
+        let (account, name) = (parts.next()?, parts.next()?);
+        let plain = |s: &str| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !matches!(scheme, "https" | "http") || !plain(account) || !plain(name) {
+            return None;
+        }
+        if parts.next().is_some() {
+            return None;
+        }
+        let region = host.strip_prefix("sqs.").and_then(|h| h.split('.').next()).map(str::to_owned);
+        Some(QueueUrl { url: url.to_owned(), account: account.into(), name: name.into(), region })
+    }
+}
+
+/// A folder under which configuration sources may lie, `s3://bucket/prefix/`, where the segment
+/// `{project_id}` stands for the caller's project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigRoot {
+    pub bucket: String,
+    /// Ends with `/`, or is empty (the whole bucket); may hold `{project_id}` segments.
+    prefix: String,
+}
+
+const PROJECT_SEGMENT: &str = "{project_id}";
+
+impl ConfigRoot {
+    /// `s3://bucket/prefix/`, whose segments are plain or exactly `{project_id}`.
+    pub fn parse(text: &str) -> Option<ConfigRoot> {
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_end_matches('/');
+        let segment_ok = |s: &str| {
+            s == PROJECT_SEGMENT
+                || (!s.is_empty()
+                    && s != "."
+                    && s != ".."
+                    && !s.contains(['{', '}'])
+                    && !s.chars().any(char::is_control))
+        };
+        if !is_bucket_name(bucket) || !(prefix.is_empty() || prefix.split('/').all(segment_ok)) {
+            return None;
+        }
+        let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+        Some(ConfigRoot { bucket: bucket.to_owned(), prefix })
+    }
+
+    /// The root's prefix for `project_id`.
+    pub fn prefix_for(&self, project_id: &str) -> String {
+        self.prefix
+            .split_inclusive('/')
+            .map(|segment| match segment.strip_suffix('/') {
+                Some(PROJECT_SEGMENT) => format!("{project_id}/"),
+                _ => segment.to_owned(),
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for ConfigRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
 }
 
 /// The callers and event senders trusted without a user token.
@@ -248,6 +342,41 @@ impl Config {
         let progress_interval =
             Duration::from_millis(number("PROGRESS_INTERVAL_MS", 20_000, 1_000..=900_000)?);
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "del-job".into());
+        let queue = get("HAND_ON_QUEUE_URL")
+            .map(|url| {
+                QueueUrl::parse(url.trim()).ok_or_else(|| {
+                    fail(
+                        "HAND_ON_QUEUE_URL",
+                        format!("{url:?} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"),
+                    )
+                })
+            })
+            .transpose()?;
+        let hand_on = HandOnSettings {
+            queue,
+            endpoint: get("AWS_ENDPOINT_URL_SQS").or_else(|| get("AWS_ENDPOINT_URL")),
+        };
+        let config_roots = list("CONFIG_ROOTS")
+            .iter()
+            .map(|text| {
+                let root = ConfigRoot::parse(text).ok_or_else(|| {
+                    fail(
+                        "CONFIG_ROOTS",
+                        format!(
+                            "{text:?} is not s3://bucket/prefix/, whose segments are names or \
+                             exactly {PROJECT_SEGMENT}"
+                        ),
+                    )
+                })?;
+                if root.bucket != job_bucket && !config_buckets.contains(&root.bucket) {
+                    return Err(fail(
+                        "CONFIG_ROOTS",
+                        format!("{text:?} is in neither JOB_BUCKET nor CONFIG_BUCKETS"),
+                    ));
+                }
+                Ok(root)
+            })
+            .collect::<Result<_, _>>()?;
 
         Ok(Config {
             job_bucket,
@@ -263,6 +392,8 @@ impl Config {
             progress_interval,
             function_name,
             s3,
+            hand_on,
+            config_roots,
         })
     }
 }
@@ -354,6 +485,46 @@ mod tests {
         let exact = PrincipalPattern::parse("arn:aws:iam::111122223333:user/ops").unwrap();
         assert!(exact.matches("arn:aws:iam::111122223333:user/ops"));
         assert!(!exact.matches("arn:aws:iam::111122223333:user/ops2"));
+    }
+
+    #[test]
+    fn the_hand_on_queue_and_config_roots_are_read_and_checked() {
+        let c = config(&[
+            ("JOB_BUCKET", "jobs"),
+            ("CONFIG_BUCKETS", "cfg"),
+            (
+                "HAND_ON_QUEUE_URL",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/del-job-hand-on",
+            ),
+            ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:4566"),
+            ("CONFIG_ROOTS", "s3://cfg/sources/{project_id}/, s3://jobs/shared"),
+        ])
+        .unwrap();
+        let queue = c.hand_on.queue.unwrap();
+        assert_eq!(
+            (queue.account.as_str(), queue.name.as_str()),
+            ("123456789012", "del-job-hand-on")
+        );
+        assert_eq!(queue.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.hand_on.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
+        let roots: Vec<String> = c.config_roots.iter().map(ToString::to_string).collect();
+        assert_eq!(roots, ["s3://cfg/sources/{project_id}/", "s3://jobs/shared/"]);
+        assert_eq!(c.config_roots[0].prefix_for("p1"), "sources/p1/");
+        assert_eq!(config(&[("JOB_BUCKET", "jobs")]).unwrap().hand_on, HandOnSettings::default());
+        for (name, value) in [
+            ("HAND_ON_QUEUE_URL", "del-job-hand-on"),
+            ("HAND_ON_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012"),
+            ("HAND_ON_QUEUE_URL", "ftp://sqs.eu-west-1.amazonaws.com/1/q"),
+            ("CONFIG_ROOTS", "s3://other/sources/"),
+            ("CONFIG_ROOTS", "cfg/sources/"),
+            ("CONFIG_ROOTS", "s3://cfg/sources/{project}/"),
+            ("CONFIG_ROOTS", "s3://cfg/sources/p{project_id}/"),
+            ("CONFIG_ROOTS", "s3://cfg/a/../b/"),
+        ] {
+            let err = config(&[("JOB_BUCKET", "jobs"), ("CONFIG_BUCKETS", "cfg"), (name, value)])
+                .expect_err(value);
+            assert_eq!(err.name, name, "{value}");
+        }
     }
 
     #[test]

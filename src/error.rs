@@ -3,6 +3,7 @@
 //! caller may know: parameter names, ids, object keys and S3 error codes, never SDK internals.
 
 use crate::job::Id;
+use crate::queue::QueueError;
 use crate::store::{FailedKey, Fault, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,8 +53,8 @@ pub enum ApiError {
     #[error("The record of job {job_id} cannot be read ({reason}); it is left in place.")]
     RecordUnreadable { job_id: String, reason: String },
 
-    #[error("The deletion ticket {key} cannot be read ({reason}).")]
-    TicketUnreadable { key: String, reason: String },
+    #[error("The hand-on message cannot be read ({0}).")]
+    HandOnUnreadable(String),
 
     #[error(
         "The object store is unavailable ({reason}) while deleting job {job_id}; \
@@ -77,7 +78,7 @@ impl ApiError {
             ApiError::DeletionIncomplete { .. }
             | ApiError::StoreFailed { .. }
             | ApiError::RecordUnreadable { .. }
-            | ApiError::TicketUnreadable { .. } => 500,
+            | ApiError::HandOnUnreadable(_) => 500,
             ApiError::StoreUnavailable { .. } => 503,
         }
     }
@@ -97,7 +98,7 @@ impl ApiError {
             ApiError::DeletionIncomplete { .. }
             | ApiError::StoreFailed { .. }
             | ApiError::RecordUnreadable { .. }
-            | ApiError::TicketUnreadable { .. } => "res.5001",
+            | ApiError::HandOnUnreadable(_) => "res.5001",
             ApiError::StoreUnavailable { .. } => "res.5003",
         }
     }
@@ -119,6 +120,16 @@ impl ApiError {
             Fault::Refused => {
                 ApiError::StoreFailed { job_id, operation: err.operation, code: err.code }
             }
+        }
+    }
+
+    /// The answer for a hand-on that could not be sent: the deletion was not carried on, the
+    /// job's record is kept, and the same request later goes on from where it stopped.
+    pub fn from_queue(job_id: &Id, err: QueueError) -> ApiError {
+        tracing::warn!(job_id = %job_id, error = %err, detail = err.detail, "hand-on not sent");
+        ApiError::StoreUnavailable {
+            job_id: job_id.to_string(),
+            reason: format!("the deletion could not be handed on: {}", err.code),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod deletion;
 pub mod entry;
 pub mod error;
 pub mod job;
+pub mod queue;
 pub mod request;
 pub mod s3_names;
 pub mod store;

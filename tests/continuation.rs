@@ -1,21 +1,19 @@
-//! Jobs larger than one invocation, and the event entries, against Garage: the HTTP answer 202
-//! hands the rest to a ticket, the ticket's Object Created event resumes it invocation after
-//! invocation, and SQS batches report exactly the messages that failed.
+//! Jobs larger than one invocation, and the SQS entry, against Garage and moto's SQS: the HTTP
+//! answer 202 comes only once a hand-on carries the rest, the hand-on queue's messages resume the
+//! deletion invocation after invocation, and SQS batches report exactly the messages that failed.
 
 mod common;
 
 use common::fixture::JobSpec;
-use common::{World, body, http_api_event, invoke, invoke_event, object_created_event, sqs_event};
-use del_job::entry::EventError;
+use common::{World, body, http_api_event, invoke, invoke_event, sqs_event};
 use s3_proxy::{Action, Fault, Match, Proxy, Settings};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const P1: &str = "p1";
-const TICKET: &str = ".deletions/p1/big.json";
 /// The Lambda deadline each continuation gets in these tests. It keeps a margin of 2 s to hand
-/// on: these tests race several large deletions on two cores, and a ticket write can wait.
+/// on: these tests race several large deletions on two cores, and a hand-on can wait.
 const INVOCATION: Duration = Duration::from_secs(8);
 const HTTP_BUDGET: Duration = Duration::from_secs(3);
 
@@ -32,47 +30,43 @@ async fn world(label: &str) -> (World, Proxy) {
     (world, proxy)
 }
 
-/// Delivers the ticket's Object Created event until the deletion is over; returns how many
-/// invocations it took. Every invocation must end before its deadline. A retryable failure is
-/// delivered again, as Lambda retries an asynchronous invocation; any other fails the test.
+/// Delivers the hand-on queue's messages until it is empty; returns how many invocations it
+/// took. Every invocation must end before its deadline. A message the function reports failed
+/// stays in the queue and is delivered again, as SQS would; a failure that is not the store's
+/// fails the test.
 async fn deliver_until_done(world: &World) -> usize {
     for hop in 1..=200 {
         let started = Instant::now();
-        let result =
-            invoke_event(&world.app, object_created_event(&world.jobs.name, TICKET), INVOCATION)
-                .await;
+        let Some(delivery) = world.hand_ons.deliver(&world.app, INVOCATION).await else {
+            return hop - 1;
+        };
         let took = started.elapsed();
         assert!(took < INVOCATION, "hop {hop} overran its deadline: {took:?}");
-        let summary = match result {
-            Ok(summary) => summary,
-            Err(EventError::Failed(err)) if err.code() == "res.5003" => continue,
-            Err(err) => panic!("hop {hop}: {err}"),
-        };
-        match summary["outcome"].as_str() {
-            Some("in_progress") => continue,
-            Some("deleted" | "already_done" | "job_gone") => return hop,
-            other => panic!("hop {hop}: unexpected outcome {other:?}: {summary}"),
+        if delivery.failed {
+            let answer = delivery.result.expect("an SQS batch always gets an answer");
+            let last = world.last_summary();
+            assert_eq!(last["error_code"], "res.5003", "hop {hop}: {answer} {last}");
         }
     }
     panic!("the deletion never finished")
 }
 
-/// The job, its record and its ticket are gone, the neighbour stays; recorded for RELIABILITY.md.
+/// The job and its record are gone, the neighbour stays, the queue is empty; recorded for
+/// RELIABILITY.md.
 async fn assert_only_neighbour_left(
     world: &World,
     job: &BTreeSet<String>,
     neighbour: &BTreeSet<String>,
     (case, runs, outcome): (&str, usize, &str),
 ) {
-    let mut doomed = job.clone();
-    doomed.insert(TICKET.to_owned());
     let now = world.jobs.keys().await;
-    common::settle("continuation", case, runs as u64, &doomed, neighbour, &now, outcome);
+    common::settle("continuation", case, runs as u64, job, neighbour, &now, outcome);
     assert_eq!(now, *neighbour, "nothing else may be left");
+    assert_eq!(world.hand_ons.pending().await, 0, "no hand-on may be left");
 }
 
 #[tokio::test]
-async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
+async fn a_job_too_large_for_one_request_is_finished_through_its_hand_ons() {
     let _heavy = common::heavy().await;
     // GIVEN a 50,000-object job and an HTTP budget of three seconds
     let (world, _proxy) = world("fiftyk").await;
@@ -85,7 +79,7 @@ async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
         invoke(&world.app, http_api_event(P1, P1, &body("big", "etl", None))).await;
 
     // THEN the answer is a 202 soon after the budget (handing on takes two writes), the record
-    // says deleting, and a ticket exists
+    // says deleting, and a hand-on is in the queue
     assert_eq!(status, 202, "{envelope}");
     let took = started.elapsed();
     assert!(took < HTTP_BUDGET + Duration::from_secs(1), "{took:?}");
@@ -97,26 +91,31 @@ async fn a_job_too_large_for_one_request_is_finished_through_its_ticket() {
         serde_json::from_slice(&world.jobs.get("p1/jobs/big/job.json").await.unwrap()).unwrap();
     assert_eq!(record["status"], "deleting");
     assert_eq!(record["name"], "demo", "the record keeps its other fields");
-    let ticket: Value = serde_json::from_slice(&world.jobs.get(TICKET).await.unwrap()).unwrap();
-    assert_eq!(ticket["request"]["job_id"], "big");
-    assert_eq!(ticket["deleted_objects"], first);
+    let hand_ons = world.hand_ons.peek().await;
+    assert_eq!(hand_ons.len(), 1, "{hand_ons:?}");
+    assert_eq!(hand_ons[0]["request"]["job_id"], "big");
+    assert_eq!(
+        (hand_ons[0]["deleted_objects"].as_u64(), hand_ons[0]["hops"].as_u64()),
+        (Some(first), Some(1))
+    );
 
-    // AND the ticket's events, delivered as the bucket would, finish the job
+    // AND the hand-ons, delivered as the queue's event source mapping would, finish the job
     let hops = deliver_until_done(&world).await;
     assert!(hops > 1, "the continuations should need several invocations");
     let outcome =
-        format!("202, then {hops} invocations from the ticket's events, none past its deadline");
-    let case = ("50,000 objects: HTTP 202, then the ticket", hops + 1, outcome.as_str());
+        format!("202, then {hops} invocations from the hand-on queue, none past its deadline");
+    let case = ("50,000 objects: HTTP 202, then the hand-ons", hops + 1, outcome.as_str());
     assert_only_neighbour_left(&world, &job, &neighbour, case).await;
 
-    // AND a late duplicate of the event finds nothing to do
-    let late =
-        invoke_event(&world.app, object_created_event(&world.jobs.name, TICKET), INVOCATION).await;
-    assert_eq!(late.unwrap()["outcome"], "already_done");
+    // AND a late duplicate of a hand-on finds the job gone, and is done
+    let late = world.hand_ons.event(&[("late", hand_ons[0].to_string())]);
+    let answer = invoke_event(&world.app, late, INVOCATION).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    assert_eq!(world.last_summary()["outcome"], "job_gone");
 }
 
 #[tokio::test]
-async fn a_continuation_killed_midway_is_finished_by_redelivering_its_event() {
+async fn a_continuation_killed_midway_is_finished_by_its_message_delivered_again() {
     let _heavy = common::heavy().await;
     let (world, _proxy) = world("killed").await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(20_000, 8)).await;
@@ -126,21 +125,16 @@ async fn a_continuation_killed_midway_is_finished_by_redelivering_its_event() {
     assert_eq!(status, 202, "{envelope}");
 
     // WHEN a continuation is ended part way, as a process killed mid-request would be
-    let app = world.app.clone();
-    let event = object_created_event(&world.jobs.name, TICKET);
-    let continuation =
-        tokio::spawn(async move { invoke_event(&app, event, Duration::from_secs(60)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    continuation.abort();
-    assert!(continuation.await.unwrap_err().is_cancelled());
-    assert!(world.jobs.get(TICKET).await.is_some(), "the ticket must survive the kill");
+    let lost = world.hand_ons.deliver_and_kill(&world.app, Duration::from_millis(300)).await;
+    assert!(lost.is_some(), "a hand-on must be there to deliver");
+    assert_eq!(world.hand_ons.pending().await, 1, "the hand-on must survive the kill");
 
-    // THEN redelivering its event finishes the job
+    // THEN delivering its message again finishes the job
     let hops = deliver_until_done(&world).await;
     let case = (
-        "a continuation killed mid-way, its event redelivered",
+        "a continuation killed mid-way, its message delivered again",
         hops + 1,
-        "finished by the redelivered event",
+        "finished by the message delivered again",
     );
     assert_only_neighbour_left(&world, &job, &neighbour, case).await;
 }
@@ -169,7 +163,8 @@ async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
     };
     let (statuses, _) = tokio::join!(retry, deliver_until_done(&world));
 
-    // THEN neither failed, the job ended with a 200 or a 404, and nothing is left
+    // THEN neither failed, the job ended with a 200 or a 404, and nothing is left once every
+    // hand-on (one a 202) is delivered
     assert!(matches!(statuses.last(), Some(200 | 404)), "{statuses:?}");
     deliver_until_done(&world).await;
     let outcome = format!("HTTP answers {statuses:?}, no 500");
@@ -178,24 +173,25 @@ async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
 }
 
 #[tokio::test]
-async fn a_ticket_whose_job_is_gone_is_removed_and_other_objects_are_refused() {
+async fn a_hand_on_whose_job_is_gone_is_done_and_one_from_another_queue_is_a_request() {
     let (world, _proxy) = world("orphan").await;
-    let ticket = json!({
+    let hand_on = json!({
         "request": {"project_id": "p1", "job_id": "big", "type": "ranking"},
         "deleted_objects": 5, "deleted_bytes": 50, "hops": 1
     });
-    world.jobs.put(TICKET, ticket.to_string()).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
-    let summary =
-        invoke_event(&world.app, object_created_event(&world.jobs.name, TICKET), INVOCATION).await;
-    assert_eq!(summary.unwrap()["outcome"], "job_gone");
+    let event = world.hand_ons.event(&[("m1", hand_on.to_string())]);
+    let answer = invoke_event(&world.app, event, INVOCATION).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    assert_eq!(world.last_summary()["outcome"], "job_gone");
     assert_eq!(world.jobs.keys().await, neighbour);
 
-    // An Object Created outside the tickets (a misrouted rule) touches nothing, and fails.
-    let record = "p1/jobs/big0/job.json";
-    let summary =
-        invoke_event(&world.app, object_created_event(&world.jobs.name, record), INVOCATION).await;
-    assert!(matches!(summary, Err(EventError::Refused(_))), "{summary:?}");
+    // The same body through another queue (the request queue) is a request, and not a valid one.
+    let answer = invoke_event(&world.app, sqs_event(&[("m2", hand_on.to_string())]), INVOCATION)
+        .await
+        .unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([{"itemIdentifier": "m2"}]), "{answer}");
+    assert_eq!(world.last_summary()["error_code"], "res.1006");
     assert_eq!(world.jobs.keys().await, neighbour);
 }
 

@@ -240,7 +240,7 @@ async fn a_store_that_refuses_deletion_is_a_5001_and_the_job_stays_whole() {
 
 /// The function with its S3 client signing as the read-only key.
 async fn readonly_app(vars: &HashMap<String, String>) -> del_job::app::App {
-    use aws_sdk_s3::config::Credentials;
+    use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
     let config = del_job::config::Config::from_lookup(|name| {
         vars.get(name).cloned().or_else(|| std::env::var(name).ok())
     })
@@ -252,11 +252,9 @@ async fn readonly_app(vars: &HashMap<String, String>) -> del_job::app::App {
         None,
         "read-only test key",
     );
-    let client = del_job::store::s3_client(&config.s3).await;
-    let client = aws_sdk_s3::Client::from_conf(
-        client.config().to_builder().credentials_provider(key).build(),
-    );
-    del_job::app::App::with_client(config, client)
+    let sdk = del_job::store::aws_config(&config.s3).await;
+    let sdk = sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(key)).build();
+    del_job::app::App::with_sdk(config, &sdk)
 }
 
 #[tokio::test]

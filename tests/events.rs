@@ -89,11 +89,12 @@ async fn every_sample_event_gets_the_answer_its_readme_promises() {
     assert_eq!(listed, on_disk, "events/README.md must list every sample event");
 
     let vars = format!(
-        "JOB_BUCKET={},CONFIG_BUCKETS={},TRUSTED_PRINCIPALS={},TRUSTED_ACCOUNTS={}",
+        "JOB_BUCKET={},CONFIG_BUCKETS={},TRUSTED_PRINCIPALS={},TRUSTED_ACCOUNTS={},HAND_ON_QUEUE_URL={}",
         demo::JOB_BUCKET,
         demo::CONFIG_BUCKET,
         demo::TRUSTED_PRINCIPAL,
-        demo::ACCOUNT
+        demo::ACCOUNT,
+        demo::HAND_ON_QUEUE_URL,
     );
     let watch = Watch::start(&vars, 1);
     // A refused request leaves the store as it is, so it serves to wait for the build.
@@ -138,9 +139,7 @@ async fn every_sample_event_gets_the_answer_its_readme_promises() {
                 assert_eq!(failed, *ids, "{file}");
             }
             (Answer::Outcome(outcome), Ok(answer)) => {
-                // A direct S3 notification reports one result per record.
-                let reported = answer.get("results").map_or(&answer, |results| &results[0]);
-                assert_eq!(reported["outcome"], *outcome, "{file}: {answer}");
+                assert_eq!(answer["outcome"], *outcome, "{file}: {answer}");
             }
             (Answer::Error(code), Err(printed)) => {
                 assert!(printed.contains(code.as_str()), "{file}: {printed}");

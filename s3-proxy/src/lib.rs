@@ -132,6 +132,11 @@ pub enum Match {
     ListObjects,
     /// Any request whose path and query contain this text (as sent, URL-encoded).
     Contains(String),
+    /// A request of this method (`GET`, `PUT`, `DELETE`…) whose path and query contain this text.
+    Request {
+        method: &'static str,
+        contains: String,
+    },
 }
 
 impl Match {
@@ -144,6 +149,9 @@ impl Match {
             }
             Match::ListObjects => *method == Method::GET && query.contains("list-type=2"),
             Match::Contains(text) => path_and_query.contains(text.as_str()),
+            Match::Request { method: wanted, contains } => {
+                method.as_str() == *wanted && path_and_query.contains(contains.as_str())
+            }
         }
     }
 }

@@ -1,27 +1,30 @@
-//! Deleting one job: the plan and its order, whatever the entry (HTTP, queue, event, ticket).
+//! Deleting one job: the plan and its order, whatever the entry (HTTP, queue, event, hand-on).
 //!
-//! 1. Where: the job's root, record and ticket. A configuration folder the request names is
-//!    refused before the store is asked anything if the function may not delete there.
+//! 1. Where: the job's root and record. A configuration folder the request names is refused
+//!    before the store is asked anything if the function may not delete there.
 //! 2. The record: no record, no job (404). The request's type must match the record's, a job
 //!    that is starting or running is refused, and a record that names its `config_load_path`
 //!    decides where the configuration sources are (a request naming another path is refused).
-//! 3. Delete the configuration sources, then the data, the record excepted, within the budget.
-//! 4. If the budget ends first, hand on: mark the record `deleting`, with the configuration path
-//!    being deleted, then write a ticket that carries the request and the progress to the next
-//!    invocation.
-//! 5. Only when nothing failed and nothing is left, delete the record, then the ticket. A deletion
-//!    cut short by any failure leaves a job that the same request, retried, finishes.
+//! 3. Delete the configuration sources, then the data, the record always excepted, within the
+//!    budget.
+//! 4. If the budget ends first, hand on: mark the record `deleting`, bound to the configuration
+//!    path being deleted, then send the request, that path and the progress to the function's
+//!    own queue, whose message invokes the function again. Only once that message is sent is
+//!    the deletion "in progress" (202); otherwise the store is unavailable (503).
+//! 5. Only when nothing failed and nothing is left, delete the record. A deletion cut short by
+//!    any failure leaves a job that the same request, retried, finishes.
 //!
-//! A ticket is a request that carries no caller's token, and anyone who can write to the bucket
-//! could write one. So a ticket is honoured only while the job's record, which only this function
-//! marks so, says `deleting` and names the ticket's configuration path; any other ticket is
-//! removed unheeded. A chain of hand-ons stops after `MAX_HOPS`.
+//! Only the function's role may send to the hand-on queue, so a hand-on is the function's own; it
+//! resumes only a job whose record says `deleting`, and a chain of hand-ons stops after
+//! `MAX_HOPS`. Nothing written to a bucket starts or steers a deletion.
 //!
 //! Every store request is bounded by the budget: the reads by its `cut_at`, the writes after the
 //! deletion by its `answer_by`, so that an HTTP caller always gets an answer in time.
 
+mod hand_on;
 mod record;
-mod ticket;
+
+pub use hand_on::HandOn;
 
 use crate::app::App;
 use crate::budget::Budget;
@@ -30,11 +33,10 @@ use crate::error::ApiError;
 use crate::job::Id;
 use crate::job::layout::JobLayout;
 use crate::request::DeleteRequest;
-use crate::s3_names::{Folder, S3Path};
+use crate::s3_names::Folder;
 use crate::store::{Report, Store, StoreError};
 use crate::telemetry::{Meter, with_progress};
 use record::{JobRecord, printable};
-use ticket::Ticket;
 use tokio::time::{Instant, timeout_at};
 
 /// How far a deletion got, counting the invocations before this one.
@@ -50,22 +52,18 @@ pub struct Progress {
 pub enum Outcome {
     /// Everything is gone, the record last.
     Deleted(Progress),
-    /// The budget ended first; a ticket carries the rest to the next invocation.
+    /// The budget ended first; a hand-on, sent, carries the rest to the next invocation.
     InProgress(Progress),
 }
 
-/// What resuming from a ticket came to.
+/// What resuming from a hand-on came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resumed {
-    /// The object is not a deletion ticket of this function.
-    NotATicket,
-    /// The ticket is gone: an earlier invocation finished the deletion.
-    AlreadyDone,
-    /// The job's record is gone; the ticket was removed.
+    /// The job's record is gone: an earlier invocation finished the deletion.
     JobGone,
-    /// The ticket was not written by a hand-on of this job's deletion (the reason says why); it
-    /// was removed, and nothing was deleted.
-    TicketRefused(String),
+    /// The job's record does not say `deleting`, or names another configuration path, or
+    /// another type (the reason says which): nothing was deleted.
+    Refused(String),
     /// The deletion has been handed on `hops` times, `MAX_HOPS` at least: the chain stops here,
     /// the job left `deleting` until the request is sent again.
     ChainStopped {
@@ -86,74 +84,35 @@ pub async fn delete_job(
     job.delete(app, request, budget, meter, None).await
 }
 
-/// Resumes the deletion carried by the ticket `key` in `bucket`, within `budget`; counts what it
-/// does in `meter`.
+/// Resumes the deletion `hand_on` carries, within `budget`; counts what it does in `meter`.
 pub async fn resume(
     app: &App,
-    (bucket, key): (&str, &str),
+    hand_on: &HandOn,
     budget: Budget,
     meter: &Meter,
 ) -> Result<Resumed, ApiError> {
-    let (store, config) = (&app.store, &app.config);
-    let Some((project_id, job_id)) = JobLayout::ticket_ids(config, bucket, key) else {
-        return Ok(Resumed::NotATicket);
-    };
-    let read = store.read_small(bucket, key);
-    let Some(bytes) = within(budget.cut_at, &job_id, "read the deletion ticket", read).await?
-    else {
-        return Ok(Resumed::AlreadyDone);
-    };
-    let ticket = Ticket::parse(key, &bytes)?;
-    let request = &ticket.request;
-    let found = if request.project_id != project_id || request.job_id != job_id {
-        Err("it carries the request of another job".to_owned())
-    } else {
-        match Job::find(store, config, request, budget).await {
-            Ok(job) => job.honours(&ticket).map(|()| job),
-            Err(ApiError::NotFound(_)) => {
-                remove_ticket(store, bucket, key, &job_id, budget).await?;
-                return Ok(Resumed::JobGone);
-            }
-            // A hand-on writes only requests that passed these checks.
-            Err(refused @ ApiError::InvalidParameter { .. }) => Err(refused.to_string()),
-            Err(err) => return Err(err),
-        }
-    };
-    let job = match found {
+    let request = &hand_on.request;
+    let job = match Job::find(&app.store, &app.config, request, budget).await {
         Ok(job) => job,
-        Err(reason) => {
-            tracing::warn!(
-                bucket,
-                key,
-                reason,
-                "deletion ticket refused and removed; nothing deleted"
-            );
-            remove_ticket(store, bucket, key, &job_id, budget).await?;
-            return Ok(Resumed::TicketRefused(reason));
+        Err(ApiError::NotFound(_)) => return Ok(Resumed::JobGone),
+        // A hand-on carries a request that passed these checks when it was sent.
+        Err(refused @ ApiError::InvalidParameter { .. }) => {
+            return Ok(Resumed::Refused(refused.to_string()));
         }
+        Err(err) => return Err(err),
     };
-    if ticket.hops >= config.max_hops {
-        tracing::error!(
-            bucket,
-            key,
-            hops = ticket.hops,
-            max_hops = config.max_hops,
-            "deletion handed on MAX_HOPS times: the chain stops, the job stays deleting"
-        );
-        return Ok(Resumed::ChainStopped { hops: ticket.hops });
+    if let Err(reason) = job.resumes(request) {
+        tracing::warn!(project_id = %request.project_id, job_id = %request.job_id, reason,
+            "hand-on refused; nothing deleted");
+        return Ok(Resumed::Refused(reason));
     }
-    job.delete(app, request, budget, meter, Some(&ticket)).await.map(Resumed::Worked)
-}
-
-async fn remove_ticket(
-    store: &Store,
-    bucket: &str,
-    key: &str,
-    job_id: &Id,
-    budget: Budget,
-) -> Result<(), ApiError> {
-    within(budget.answer_by, job_id, "remove the deletion ticket", store.delete_object(bucket, key))
-        .await
+    if hand_on.hops >= app.config.max_hops {
+        tracing::error!(project_id = %request.project_id, job_id = %request.job_id,
+            hops = hand_on.hops, max_hops = app.config.max_hops,
+            "deletion handed on MAX_HOPS times: the chain stops, the job stays deleting");
+        return Ok(Resumed::ChainStopped { hops: hand_on.hops });
+    }
+    job.delete(app, request, budget, meter, Some(hand_on)).await.map(Resumed::Worked)
 }
 
 /// A job that exists: where it lives and what its record says.
@@ -176,7 +135,7 @@ impl Job {
         let layout = JobLayout::new(config, &request.project_id, job_id);
         let requested = request
             .config_load_path()
-            .map(|path| layout.config_folder(config, path, job_id))
+            .map(|path| layout.config_folder(config, path))
             .transpose()?;
         let bucket = layout.data.bucket.as_str();
         // Whether the buckets keep versions is asked once per process; beside the record, the
@@ -202,33 +161,37 @@ impl Job {
         Ok(Job { layout, record, record_bytes })
     }
 
-    /// Whether `ticket` was written by a hand-on of this job's deletion: only then does the
-    /// record say `deleting` and name the ticket's configuration path. Why not, otherwise.
-    fn honours(&self, ticket: &Ticket) -> Result<(), String> {
+    /// Whether a hand-on of `request` may resume this job: only while its record says
+    /// `deleting`, and admits the request. Why not, otherwise.
+    fn resumes(&self, request: &DeleteRequest) -> Result<(), String> {
         if !self.record.is_deleting() {
             let status = printable(&self.record.status);
             return Err(format!("the job's record says {status:?}, not \"deleting\""));
         }
-        if self.record.config_load_path.as_ref() != ticket.request.config_load_path() {
-            return Err("it names another configuration path than the job's record".into());
+        if let Some(recorded) = &self.record.config_load_path
+            && Some(recorded) != request.config_load_path()
+        {
+            return Err(format!(
+                "the job's record names the configuration path {recorded}, not the hand-on's"
+            ));
         }
-        self.record.admit(&ticket.request).map_err(|refused| refused.to_string())
+        self.record.admit(request).map_err(|refused| refused.to_string())
     }
 
-    /// Steps 3 to 5, for a request the record admitted; `ticket` when resuming from one.
+    /// Steps 3 to 5, for a request the record admitted; `resumed` when carrying a hand-on on.
     async fn delete(
         &self,
         app: &App,
         request: &DeleteRequest,
         budget: Budget,
         meter: &Meter,
-        ticket: Option<&Ticket>,
+        resumed: Option<&HandOn>,
     ) -> Result<Outcome, ApiError> {
         let (store, config) = (&app.store, &app.config);
         let job_id = &request.job_id;
         let config_path = self.record.config_path(request)?;
         let config_folder =
-            config_path.map(|path| self.layout.config_folder(config, path, job_id)).transpose()?;
+            config_path.map(|path| self.layout.config_folder(config, path)).transpose()?;
 
         let deleting = self.delete_contents(store, config_folder.as_ref(), budget, meter);
         let ids = (request.project_id.as_str(), job_id.as_str());
@@ -238,39 +201,35 @@ impl Job {
 
         let mut progress = Progress {
             job_id: job_id.clone(),
-            objects: ticket.map_or(0, |t| t.deleted_objects) + report.deleted,
-            bytes: ticket.map_or(0, |t| t.deleted_bytes) + report.bytes,
+            objects: resumed.map_or(0, |h| h.deleted_objects) + report.deleted,
+            bytes: resumed.map_or(0, |h| h.deleted_bytes) + report.bytes,
         };
         if report.cut_short {
+            // Nothing deleted in a whole budget: the store is too slow to make progress now.
+            // Failing lets the caller (or the queue, for a hand-on) try again later, instead of
+            // handing on work that would only loop.
             if report.deleted == 0 {
-                // A request that races the invocation already carrying this job leaves it to
-                // that one; a continuation that made no progress fails, so that Lambda retries
-                // it later rather than handing on work that would only loop.
-                if self.record.is_deleting() && ticket.is_none() {
-                    return Ok(Outcome::InProgress(progress));
-                }
                 return Err(ApiError::StoreUnavailable {
                     job_id: job_id.to_string(),
                     reason: "nothing could be deleted within the time budget".into(),
                 });
             }
-            let hops = ticket.map_or(0, |t| t.hops) + 1;
-            let handed = self.hand_on(store, request, config_path, &progress, hops);
-            within(budget.answer_by, job_id, "hand the deletion on", handed).await?;
+            let hand_on = HandOn {
+                request: request.with_config_load_path(config_path),
+                deleted_objects: progress.objects,
+                deleted_bytes: progress.bytes,
+                hops: resumed.map_or(0, |h| h.hops) + 1,
+            };
+            self.hand_on(app, &hand_on, budget).await?;
             meter.handed_on();
             tracing::info!(project_id = %request.project_id, job_id = %job_id,
-                deleted = progress.objects, hops, "deletion handed on to the next invocation");
+                deleted = progress.objects, hops = hand_on.hops,
+                "deletion handed on to the next invocation");
             return Ok(Outcome::InProgress(progress));
         }
 
         let bucket = &self.layout.data.bucket;
-        let finished = async {
-            store.delete_object(bucket, &self.layout.record_key).await?;
-            if ticket.is_some() || self.record.is_deleting() {
-                store.delete_object(bucket, &self.layout.ticket_key).await?;
-            }
-            Ok(())
-        };
+        let finished = store.delete_object(bucket, &self.layout.record_key);
         within(budget.answer_by, job_id, "delete the job's record", finished).await?;
         let record_bytes = self.record_bytes.len() as u64;
         meter.deleted(1, record_bytes);
@@ -279,7 +238,7 @@ impl Job {
         Ok(Outcome::Deleted(progress))
     }
 
-    /// The configuration sources, then the data but the record.
+    /// The configuration sources, then the data; the record stays, whichever folder holds it.
     async fn delete_contents(
         &self,
         store: &Store,
@@ -289,42 +248,54 @@ impl Job {
     ) -> Report {
         let mut report = Report::default();
         if let Some(folder) = config_folder {
-            report.merge(store.delete_folder(folder, None, budget, meter).await);
+            let keep = self.layout.kept_in(folder);
+            report.merge(store.delete_folder(folder, keep, budget, meter).await);
         }
         // Keys that failed alone do not stop the data from going; a store that stopped
         // answering does.
         if report.stopped.is_none() {
             let data = &self.layout.data;
-            let keep = Some(self.layout.record_key.as_str());
-            report.merge(store.delete_folder(data, keep, budget, meter).await);
+            report.merge(store.delete_folder(data, self.layout.kept_in(data), budget, meter).await);
         }
         report
     }
 
-    /// Marks the record `deleting`, bound to `config_path`, then writes the ticket, whose Object
-    /// Created event starts the next invocation.
-    async fn hand_on(
-        &self,
-        store: &Store,
-        request: &DeleteRequest,
-        config_path: Option<&S3Path>,
-        progress: &Progress,
-        hops: u32,
-    ) -> Result<(), StoreError> {
-        let bucket = &self.layout.data.bucket;
-        let unbound = self.record.config_load_path.is_none() && config_path.is_some();
-        if (!self.record.is_deleting() || unbound)
-            && let Some(marked) = JobRecord::marked_deleting(&self.record_bytes, config_path)
-        {
-            store.put_json(bucket, &self.layout.record_key, marked).await?;
-        }
-        let ticket = Ticket {
-            request: request.clone(),
-            deleted_objects: progress.objects,
-            deleted_bytes: progress.bytes,
-            hops,
+    /// Marks the record `deleting`, bound to the configuration path being deleted, then sends
+    /// the hand-on, whose message invokes the function again. Both within the answer's time.
+    async fn hand_on(&self, app: &App, hand_on: &HandOn, budget: Budget) -> Result<(), ApiError> {
+        let job_id = &hand_on.request.job_id;
+        let Some(queue) = &app.hand_on else {
+            return Err(ApiError::StoreUnavailable {
+                job_id: job_id.to_string(),
+                reason: "the deletion needs another invocation, and no hand-on queue is \
+                         configured (HAND_ON_QUEUE_URL)"
+                    .into(),
+            });
         };
-        store.put_json(bucket, &self.layout.ticket_key, ticket.to_bytes()).await
+        let config_path = hand_on.request.config_load_path();
+        let unbound = self.record.config_load_path.as_ref() != config_path;
+        if !self.record.is_deleting() || unbound {
+            let marked =
+                JobRecord::marked_deleting(&self.record_bytes, config_path).ok_or_else(|| {
+                    ApiError::RecordUnreadable {
+                        job_id: job_id.to_string(),
+                        reason: "it cannot be marked deleting".into(),
+                    }
+                })?;
+            let mark = self.mark(&app.store, marked);
+            within(budget.answer_by, job_id, "mark the job's record deleting", mark).await?;
+        }
+        match timeout_at(budget.answer_by, queue.send(hand_on.to_body())).await {
+            Ok(sent) => sent.map_err(|err| ApiError::from_queue(job_id, err)),
+            Err(_) => Err(ApiError::StoreUnavailable {
+                job_id: job_id.to_string(),
+                reason: "no answer in time to hand the deletion on".into(),
+            }),
+        }
+    }
+
+    async fn mark(&self, store: &Store, marked: Vec<u8>) -> Result<(), StoreError> {
+        store.put_json(&self.layout.data.bucket, &self.layout.record_key, marked).await
     }
 }
 

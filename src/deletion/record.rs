@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::job::{Id, JobType};
 use crate::request::DeleteRequest;
 use crate::s3_names::S3Path;
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
 const DELETING: &str = "deleting";
 const CONFIG_PATH: &str = "offline_platform.config_load_path";
@@ -20,27 +20,27 @@ pub(super) struct JobRecord {
 }
 
 impl JobRecord {
+    /// A record is a JSON object with `type` and `status` strings, and `config_load_path`
+    /// absent, `null`, empty or an `s3://` path; anything else is unreadable.
     pub(super) fn parse(bytes: &[u8], job_id: &Id) -> Result<JobRecord, ApiError> {
-        #[derive(Deserialize)]
-        struct Fields {
-            #[serde(rename = "type")]
-            job_type: String,
-            status: String,
-            #[serde(default)]
-            config_load_path: Option<String>,
-        }
         let unreadable =
             |reason: String| ApiError::RecordUnreadable { job_id: job_id.to_string(), reason };
-        let fields: Fields = serde_json::from_slice(bytes)
-            .map_err(|e| unreadable(format!("not a job record: {e}")))?;
-        let config_load_path = match fields.config_load_path.as_deref() {
-            None | Some("") => None,
-            Some(path) => Some(
+        let fields: Map<String, Value> = serde_json::from_slice(bytes)
+            .map_err(|e| unreadable(format!("not a JSON object: {e}")))?;
+        let text = |name: &str| match fields.get(name) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(unreadable(format!("its {name} is not a string"))),
+        };
+        let config_load_path = match fields.get("config_load_path") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(path)) if path.is_empty() => None,
+            Some(Value::String(path)) => Some(
                 S3Path::parse(path)
                     .map_err(|e| unreadable(format!("its config_load_path: {e}")))?,
             ),
+            Some(_) => return Err(unreadable("its config_load_path is not a string".into())),
         };
-        Ok(JobRecord { job_type: fields.job_type, status: fields.status, config_load_path })
+        Ok(JobRecord { job_type: text("type")?, status: text("status")?, config_load_path })
     }
 
     pub(super) fn is_deleting(&self) -> bool {
@@ -91,14 +91,14 @@ impl JobRecord {
         }
     }
 
-    /// The record's bytes with its status set to `deleting` and, when it names none yet, the
-    /// configuration path being deleted; every other field kept.
+    /// The record's bytes with its status set to `deleting` and its `config_load_path` to the
+    /// configuration path being deleted, if there is one (a record that names another path never
+    /// gets this far: [`JobRecord::config_path`] refuses it); every other field kept.
     pub(super) fn marked_deleting(bytes: &[u8], config_path: Option<&S3Path>) -> Option<Vec<u8>> {
-        let mut record: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(bytes).ok()?;
+        let mut record: Map<String, Value> = serde_json::from_slice(bytes).ok()?;
         record.insert("status".into(), DELETING.into());
         if let Some(path) = config_path {
-            record.entry("config_load_path").or_insert_with(|| path.to_string().into());
+            record.insert("config_load_path".into(), path.to_string().into());
         }
         serde_json::to_vec(&record).ok()
     }
@@ -182,6 +182,7 @@ mod tests {
         for json in [
             r#"{"type":"etl","status":"failed"}"#,
             r#"{"type":"etl","status":"failed","config_load_path":""}"#,
+            r#"{"type":"etl","status":"failed","config_load_path":null}"#,
         ] {
             let r = record(json).unwrap();
             assert_eq!(r.config_path(&other).unwrap(), other.config_load_path());
@@ -203,7 +204,15 @@ mod tests {
             serde_json::from_slice(&JobRecord::marked_deleting(bytes, Some(&path)).unwrap())
                 .unwrap();
         assert_eq!(marked["config_load_path"], "s3://cfg/a");
-        assert_eq!(record(&marked.to_string()).unwrap().config_load_path, Some(path));
+        assert_eq!(record(&marked.to_string()).unwrap().config_load_path, Some(path.clone()));
+        // A record whose path is empty or null gets the path being deleted.
+        for empty in [r#""""#, "null"] {
+            let bytes = format!(r#"{{"type":"etl","status":"failed","config_load_path":{empty}}}"#);
+            let marked = JobRecord::marked_deleting(bytes.as_bytes(), Some(&path)).unwrap();
+            let marked = record(std::str::from_utf8(&marked).unwrap()).unwrap();
+            assert_eq!(marked.config_load_path.as_ref(), Some(&path), "{empty}");
+            assert!(marked.is_deleting());
+        }
     }
 
     #[test]
@@ -211,7 +220,10 @@ mod tests {
         for json in [
             "",
             "[]",
+            r#"["etl","succeeded"]"#,
+            r#""etl""#,
             r#"{"type":"etl"}"#,
+            r#"{"type":"etl","status":null}"#,
             r#"{"type":1,"status":"failed"}"#,
             r#"{"type":"etl","status":"failed","config_load_path":"/not/s3"}"#,
             r#"{"type":"etl","status":"failed","config_load_path":7}"#,

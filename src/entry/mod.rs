@@ -5,8 +5,8 @@
 //! | event | entry | failure |
 //! |---|---|---|
 //! | API Gateway REST/HTTP API, Function URL | `http` | an answer: status and RES envelope |
-//! | SQS batch | `sqs` | the message id in `batchItemFailures` |
-//! | EventBridge "Delete Job", EventBridge/S3 "Object Created" of a ticket | `events` | a Lambda error |
+//! | SQS batch: the request queue, or the function's own hand-on queue | `sqs` | the message id in `batchItemFailures` |
+//! | EventBridge "Delete Job" | `events` | a Lambda error |
 
 mod auth;
 mod events;
@@ -31,12 +31,12 @@ fn event_budget(app: &App, context: &Context) -> Budget {
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error(
-        "unrecognised event: expected an API Gateway or Function URL request, an SQS batch, an \
-         EventBridge \"Delete Job\" or \"Object Created\" event, or an S3 notification"
+        "unrecognised event: expected an API Gateway or Function URL request, an SQS batch or an \
+         EventBridge \"Delete Job\" event"
     )]
     Unrecognised,
-    /// An event that must not be honoured (an untrusted sender, a forged ticket): nothing was
-    /// deleted.
+    /// An event that must not be honoured (an untrusted sender, another kind of event): nothing
+    /// was deleted.
     #[error("event refused: {0}")]
     Refused(String),
     #[error("{0}")]
@@ -61,8 +61,6 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Event
         Ok(http::handle(app, payload, &context).await)
     } else if records_source == Some("aws:sqs") {
         sqs::handle(app, payload, &context).await
-    } else if records_source == Some("aws:s3") {
-        events::s3_notification(app, payload, &context).await
     } else if payload.get("detail-type").is_some() {
         events::eventbridge(app, payload, &context).await
     } else {
@@ -84,8 +82,6 @@ fn event_end(result: &Result<Value, EventError>) -> End {
                 Some("deleted") => "deleted",
                 Some("in_progress") => "in_progress",
                 Some("not_found") => "not_found",
-                Some("already_done") => "already_done",
-                Some("job_gone") => "job_gone",
                 _ => "done",
             },
             ..End::default()

@@ -4,45 +4,39 @@
 //! `{root}job.json`. Both ids are validated [`Id`]s (one key segment each) and the root ends with
 //! `/`, so the root of job `abc` is never a prefix of job `abcd`'s, nor project `p1`'s of `p10`'s.
 //!
-//! A deletion that outlives one invocation is carried by a ticket,
-//! `{JOB_PREFIX}.deletions/{project_id}/{job_id}.json`: no project id starts with `.`, so the
-//! tickets never meet job data.
+//! A job's configuration sources are `{config_load_path}/{job_id}/`, in a bucket the function may
+//! delete from, never in another job's area and, when `CONFIG_ROOTS` is set, under the caller's
+//! project's root.
 
 use super::Id;
-use crate::config::Config;
+use crate::config::{Config, ConfigRoot};
 use crate::error::ApiError;
 use crate::s3_names::{Folder, S3Path};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLayout {
+    project_id: Id,
+    job_id: Id,
     /// The job's data, record included.
     pub data: Folder,
     /// The job's record: it exists exactly when the job does, and is deleted last.
     pub record_key: String,
-    /// Where a deletion in progress keeps the rest of its work, in the same bucket.
-    pub ticket_key: String,
 }
-
-const TICKETS: &str = ".deletions/";
 
 impl JobLayout {
     pub fn new(config: &Config, project_id: &Id, job_id: &Id) -> JobLayout {
         let prefix = format!("{}{project_id}/jobs/{job_id}/", config.job_prefix);
         let record_key = format!("{prefix}job.json");
-        let ticket_key = format!("{}{TICKETS}{project_id}/{job_id}.json", config.job_prefix);
         let data = Folder { bucket: config.job_bucket.clone(), prefix };
-        JobLayout { data, record_key, ticket_key }
+        JobLayout { project_id: project_id.clone(), job_id: job_id.clone(), data, record_key }
     }
 
-    /// The project and job whose ticket `key` in `bucket` is; `None` for any other object.
-    pub fn ticket_ids(config: &Config, bucket: &str, key: &str) -> Option<(Id, Id)> {
-        if bucket != config.job_bucket {
-            return None;
-        }
-        let rest = key.strip_prefix(config.job_prefix.as_str())?.strip_prefix(TICKETS)?;
-        let (project, file) = rest.split_once('/')?;
-        let job = file.strip_suffix(".json")?;
-        Some((Id::parse("project_id", project).ok()?, Id::parse("job_id", job).ok()?))
+    /// The key of `folder` that a deletion of it must keep for last: the record, when the folder
+    /// holds it (a configuration folder that is the job's own root does).
+    pub fn kept_in<'a>(&'a self, folder: &Folder) -> Option<&'a str> {
+        let holds =
+            folder.bucket == self.data.bucket && self.record_key.starts_with(&folder.prefix);
+        holds.then_some(self.record_key.as_str())
     }
 
     /// The folder of the job's configuration sources, `{config_load_path}/{job_id}/`.
@@ -50,13 +44,11 @@ impl JobLayout {
     /// It must be in `JOB_BUCKET` or a bucket of `CONFIG_BUCKETS`. In `JOB_BUCKET` it must stay out
     /// of the jobs area (`JOB_PREFIX` and below), where a chosen path could otherwise reach another
     /// job or project (`{JOB_PREFIX}p2/jobs/j9` + `/{job_id}/`), unless it lies inside this job.
-    pub fn config_folder(
-        &self,
-        config: &Config,
-        path: &S3Path,
-        job_id: &Id,
-    ) -> Result<Folder, ApiError> {
+    /// When `CONFIG_ROOTS` is set, it must also lie under one of the roots of the job's project
+    /// (or inside the job itself).
+    pub fn config_folder(&self, config: &Config, path: &S3Path) -> Result<Folder, ApiError> {
         const PARAM: &str = "offline_platform.config_load_path";
+        let job_id = &self.job_id;
         let bucket = &path.bucket;
         if *bucket != config.job_bucket && !config.config_buckets.contains(bucket) {
             return Err(ApiError::invalid(
@@ -69,8 +61,8 @@ impl JobLayout {
         } else {
             format!("{}/{job_id}/", path.prefix)
         };
+        let inside_this_job = *bucket == config.job_bucket && prefix.starts_with(&self.data.prefix);
         if *bucket == config.job_bucket {
-            let inside_this_job = prefix.starts_with(&self.data.prefix);
             let jobs_area = &config.job_prefix;
             let overlaps_jobs =
                 prefix.starts_with(jobs_area.as_str()) || jobs_area.starts_with(&prefix);
@@ -81,6 +73,25 @@ impl JobLayout {
                 ));
             }
         }
+        let project = self.project_id.as_str();
+        let under_a_root = |root: &ConfigRoot| {
+            root.bucket == *bucket && prefix.starts_with(&root.prefix_for(project))
+        };
+        if !config.config_roots.is_empty()
+            && !inside_this_job
+            && !config.config_roots.iter().any(under_a_root)
+        {
+            let roots: Vec<String> = (config.config_roots.iter())
+                .map(|root| format!("s3://{}/{}", root.bucket, root.prefix_for(project)))
+                .collect();
+            return Err(ApiError::invalid(
+                PARAM,
+                format!(
+                    "it must lie under a configuration root of project {project}: {}",
+                    roots.join(", ")
+                ),
+            ));
+        }
         Ok(Folder { bucket: bucket.clone(), prefix })
     }
 }
@@ -90,10 +101,15 @@ mod tests {
     use super::*;
 
     fn config(prefix: &str) -> Config {
+        with_roots(prefix, "")
+    }
+
+    fn with_roots(prefix: &str, roots: &str) -> Config {
         Config::from_lookup(|name| match name {
             "JOB_BUCKET" => Some("jobs".into()),
             "JOB_PREFIX" => Some(prefix.into()),
             "CONFIG_BUCKETS" => Some("cfg".into()),
+            "CONFIG_ROOTS" => Some(roots.into()),
             _ => None,
         })
         .unwrap()
@@ -117,29 +133,6 @@ mod tests {
     }
 
     #[test]
-    fn tickets_live_apart_from_every_project_and_name_their_job() {
-        let c = config("res/");
-        let layout = JobLayout::new(&c, &id("p1"), &id("abc"));
-        assert_eq!(layout.ticket_key, "res/.deletions/p1/abc.json");
-        assert!(!layout.ticket_key.starts_with("res/p1/"));
-        assert_eq!(
-            JobLayout::ticket_ids(&c, "jobs", &layout.ticket_key),
-            Some((id("p1"), id("abc")))
-        );
-        for key in [
-            "res/.deletions/p1/abc.txt",
-            "res/.deletions/p1/a/b.json",
-            "res/p1/jobs/abc/job.json",
-            ".deletions/p1/abc.json",
-            "res/.deletions/../abc.json",
-            "res/.deletions/p1/.json",
-        ] {
-            assert_eq!(JobLayout::ticket_ids(&c, "jobs", key), None, "{key}");
-        }
-        assert_eq!(JobLayout::ticket_ids(&c, "other", &layout.ticket_key), None);
-    }
-
-    #[test]
     fn no_root_is_a_prefix_of_a_neighbours_root() {
         let c = config("");
         let root = |p: &str, j: &str| JobLayout::new(&c, &id(p), &id(j)).data.prefix;
@@ -153,11 +146,11 @@ mod tests {
     fn config_folders_are_the_path_plus_the_job_id() {
         let c = config("res/");
         let layout = JobLayout::new(&c, &id("p1"), &id("j1"));
-        let folder = layout.config_folder(&c, &path("cfg", "sources"), &id("j1")).unwrap();
+        let folder = layout.config_folder(&c, &path("cfg", "sources")).unwrap();
         assert_eq!(folder, Folder { bucket: "cfg".into(), prefix: "sources/j1/".into() });
-        let folder = layout.config_folder(&c, &path("cfg", ""), &id("j1")).unwrap();
+        let folder = layout.config_folder(&c, &path("cfg", "")).unwrap();
         assert_eq!(folder.prefix, "j1/");
-        let folder = layout.config_folder(&c, &path("jobs", "config"), &id("j1")).unwrap();
+        let folder = layout.config_folder(&c, &path("jobs", "config")).unwrap();
         assert_eq!(folder, Folder { bucket: "jobs".into(), prefix: "config/j1/".into() });
     }
 
@@ -165,7 +158,7 @@ mod tests {
     fn config_folders_outside_the_allowed_buckets_are_refused() {
         let c = config("");
         let layout = JobLayout::new(&c, &id("p1"), &id("j1"));
-        let err = layout.config_folder(&c, &path("other", "x"), &id("j1")).unwrap_err();
+        let err = layout.config_folder(&c, &path("other", "x")).unwrap_err();
         assert_eq!(err.code(), "res.1001");
         assert!(err.to_string().contains("parameter(offline_platform.config_load_path)"));
     }
@@ -181,21 +174,54 @@ mod tests {
                 format!("{job_prefix}p1"),      // a project named like the job
                 job_prefix.trim_end_matches('/').to_string(),
             ] {
-                let result = layout.config_folder(&c, &path("jobs", &prefix), &id("j1"));
+                let result = layout.config_folder(&c, &path("jobs", &prefix));
                 assert_eq!(result.unwrap_err().code(), "res.1001", "{job_prefix:?} {prefix:?}");
             }
         }
         // A JOB_PREFIX equal to `{path}/{job_id}/` would put every job inside the folder.
         let c = config("top/j1/");
         let layout = JobLayout::new(&c, &id("p1"), &id("j1"));
-        assert!(layout.config_folder(&c, &path("jobs", "top"), &id("j1")).is_err());
+        assert!(layout.config_folder(&c, &path("jobs", "top")).is_err());
     }
 
     #[test]
     fn config_folders_inside_the_job_itself_are_allowed() {
         let c = config("");
         let layout = JobLayout::new(&c, &id("p1"), &id("j1"));
-        let folder = layout.config_folder(&c, &path("jobs", "p1/jobs/j1/conf"), &id("j1")).unwrap();
+        let folder = layout.config_folder(&c, &path("jobs", "p1/jobs/j1/conf")).unwrap();
         assert_eq!(folder.prefix, "p1/jobs/j1/conf/j1/");
+    }
+
+    #[test]
+    fn the_record_is_kept_by_a_folder_that_holds_it() {
+        let c = config("");
+        let layout = JobLayout::new(&c, &id("p1"), &id("j1"));
+        // The job's own root, as a configuration folder, holds the record.
+        let root = layout.config_folder(&c, &path("jobs", "p1/jobs")).unwrap();
+        assert_eq!(root, layout.data);
+        assert_eq!(layout.kept_in(&root), Some("p1/jobs/j1/job.json"));
+        let inner = layout.config_folder(&c, &path("jobs", "p1/jobs/j1/conf")).unwrap();
+        assert_eq!(layout.kept_in(&inner), None);
+        let elsewhere = layout.config_folder(&c, &path("cfg", "p1/jobs")).unwrap();
+        assert_eq!(layout.kept_in(&elsewhere), None);
+    }
+
+    #[test]
+    fn config_roots_bind_each_project_to_its_own_folder() {
+        let c = with_roots("", "s3://cfg/sources/{project_id}/, s3://cfg/shared/");
+        let layout = JobLayout::new(&c, &id("p1"), &id("j1"));
+        for (bucket, prefix) in [("cfg", "sources/p1"), ("cfg", "sources/p1/x"), ("cfg", "shared")]
+        {
+            assert!(layout.config_folder(&c, &path(bucket, prefix)).is_ok(), "{prefix}");
+        }
+        for (bucket, prefix) in
+            [("cfg", "sources/p2"), ("cfg", "sources"), ("cfg", "sources/p10"), ("cfg", "other")]
+        {
+            let err = layout.config_folder(&c, &path(bucket, prefix)).unwrap_err();
+            assert_eq!(err.code(), "res.1001", "{prefix}");
+            assert!(err.to_string().contains("s3://cfg/sources/p1/"), "{err}");
+        }
+        // Inside the job itself is bound to the project already.
+        assert!(layout.config_folder(&c, &path("jobs", "p1/jobs/j1/conf")).is_ok());
     }
 }

@@ -17,6 +17,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// `platform`, `cluster_name` and `cluster_id` (RES documents 64 for `platform`).
 const MAX_NAME_CHARS: usize = 64;
 
+/// The members of a request carried by an event.
+const EVENT_MEMBERS: [&str; 4] = ["project_id", "job_id", "type", "offline_platform"];
+
 /// A validated deletion request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteRequest {
@@ -78,8 +81,22 @@ impl DeleteRequest {
     /// A request carried by an event (an SQS message body, an EventBridge detail, a deletion
     /// ticket): the same rules, with `project_id` part of the body.
     pub fn from_event(body: &[u8]) -> Result<DeleteRequest, ApiError> {
-        let known = ["project_id", "job_id", "type", "offline_platform"];
-        let mut body = Members::of_body(body, &known)?;
+        DeleteRequest::from_event_members(Members::of_body(body, &EVENT_MEMBERS)?)
+    }
+
+    /// As [`DeleteRequest::from_event`], from a request already parsed into a tree that kept its
+    /// duplicate members.
+    pub fn from_event_json(body: Json) -> Result<DeleteRequest, ApiError> {
+        if !matches!(body, Json::Object(_)) {
+            let kind = body.kind();
+            return Err(ApiError::InvalidContent(format!(
+                "the body must be a JSON object, not {kind}"
+            )));
+        }
+        DeleteRequest::from_event_members(Members::of_object("", body, &EVENT_MEMBERS)?)
+    }
+
+    fn from_event_members(mut body: Members) -> Result<DeleteRequest, ApiError> {
         let project_id = id_value("project_id", body.required("project_id")?)?;
         let job_id = id_value("job_id", body.required("job_id")?)?;
         let (job_type, offline_platform) = job_type_and_platform(&mut body)?;
@@ -89,6 +106,23 @@ impl DeleteRequest {
     /// Where the request says the job's configuration sources are.
     pub fn config_load_path(&self) -> Option<&S3Path> {
         self.offline_platform.as_ref()?.config_load_path.as_ref()
+    }
+
+    /// The same request, naming `path` as its configuration path (or none).
+    pub fn with_config_load_path(&self, path: Option<&S3Path>) -> DeleteRequest {
+        let mut request = self.clone();
+        match (&mut request.offline_platform, path) {
+            (Some(platform), _) => platform.config_load_path = path.cloned(),
+            (None, None) => {}
+            (None, Some(path)) => {
+                request.offline_platform = Some(OfflinePlatform {
+                    platform: None,
+                    platform_parameter: None,
+                    config_load_path: Some(path.clone()),
+                });
+            }
+        }
+        request
     }
 
     /// The request as an event body: `from_event` reads it back unchanged.

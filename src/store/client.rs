@@ -2,9 +2,9 @@
 //! engine derives from it a copy without retries for DeleteObjects (`Clients`, engine/mod.rs).
 
 use crate::config::S3Settings;
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use std::time::Duration;
@@ -14,10 +14,16 @@ use std::time::Duration;
 /// also retries `SlowDown`, 5xx and lost connections. Each attempt has a time limit, so a
 /// stalled connection costs one attempt rather than the whole invocation.
 pub async fn s3_client(settings: &S3Settings) -> Client {
+    s3_client_from(&aws_config(settings).await, settings)
+}
+
+/// What every client of the process shares: credentials, region, the HTTP client (rustls with
+/// ring), retries and time limits.
+pub async fn aws_config(settings: &S3Settings) -> SdkConfig {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client)
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
         .timeout_config(
@@ -27,8 +33,12 @@ pub async fn s3_client(settings: &S3Settings) -> Client {
                 .build(),
         )
         .load()
-        .await;
-    let mut s3 = aws_sdk_s3::config::Builder::from(&shared);
+        .await
+}
+
+/// The S3 client on `shared`; a custom endpoint is addressed path-style.
+pub fn s3_client_from(shared: &SdkConfig, settings: &S3Settings) -> Client {
+    let mut s3 = aws_sdk_s3::config::Builder::from(shared);
     if let Some(endpoint) = &settings.endpoint {
         // Local servers (Garage, moto) serve buckets as paths, not as host names.
         s3 = s3.endpoint_url(endpoint).force_path_style(true);

@@ -7,7 +7,7 @@ mod client;
 mod engine;
 pub(crate) mod error;
 
-pub use client::s3_client;
+pub use client::{aws_config, s3_client, s3_client_from};
 use engine::Clients;
 pub use engine::Report;
 pub use error::{FailedKey, Fault, StoreError};
@@ -21,6 +21,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio::time::timeout_at;
 
 /// The records this function reads are small JSON documents; anything larger is not one.
 const MAX_RECORD_BYTES: i64 = 1024 * 1024;
@@ -174,12 +175,24 @@ impl Store {
         budget: Budget,
         meter: &Meter,
     ) -> Report {
-        match self.is_versioned(&folder.bucket).await {
-            Ok(versioned) => {
-                let target = engine::Target::Folder { folder, keep, versioned };
-                engine::delete(&self.clients, target, self.limits, budget, meter).await
+        // Known already, as a rule (learn_versioning); a store that does not answer is given
+        // no more than the budget.
+        let versioned = match timeout_at(budget.cut_at, self.is_versioned(&folder.bucket)).await {
+            Ok(Ok(versioned)) => versioned,
+            Ok(Err(err)) => return Report { stopped: Some(err), ..Report::default() },
+            Err(_) => {
+                let err = StoreError {
+                    operation: "read the versioning of",
+                    bucket: folder.bucket.clone(),
+                    key: String::new(),
+                    code: "Timeout".into(),
+                    fault: Fault::Unavailable,
+                    detail: Some("no answer within the time budget".into()),
+                };
+                return Report { stopped: Some(err), ..Report::default() };
             }
-            Err(err) => Report { stopped: Some(err), ..Report::default() },
-        }
+        };
+        let target = engine::Target::Folder { folder, keep, versioned };
+        engine::delete(&self.clients, target, self.limits, budget, meter).await
     }
 }

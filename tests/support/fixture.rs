@@ -25,6 +25,9 @@ pub mod demo {
     /// The IAM role the demo function trusts (`TRUSTED_PRINCIPALS`); the Function URL sample is
     /// signed by a session of it.
     pub const TRUSTED_PRINCIPAL: &str = "arn:aws:iam::123456789012:role/res-cleanup";
+    /// The hand-on queue the function is configured with; `events/sqs-hand-on.json` comes from it.
+    pub const HAND_ON_QUEUE_URL: &str =
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/del-job-hand-on";
     /// The `config_load_path` of the sample events is `s3://res-config/sources`.
     pub const CONFIG_PREFIX: &str = "sources";
     pub const PROJECT: &str = "0a5e29b1c4d84f6e9b7a2c3d4e5f6a7b";
@@ -36,7 +39,7 @@ pub mod demo {
     pub const OTHER_PROJECT: &str = "0a5e29b1c4d84f6e9b7a2c3d4e5f6a7b0";
     pub const RUNNING_JOB: &str = "bb31c0de5a8e4b7c9d2f1e0a3b4c5d6e";
     /// A `ranking` job an earlier invocation began to delete: its record says `deleting`, and
-    /// its ticket carries the rest.
+    /// a hand-on (`events/sqs-hand-on.json`) carries the rest.
     pub const DELETING_JOB: &str = "dd0f3e2c1b4a59687766554433221100";
 }
 
@@ -336,7 +339,7 @@ pub struct DemoKeys {
     pub doomed_jobs: BTreeSet<String>,
     /// The example job's configuration sources.
     pub doomed_config: BTreeSet<String>,
-    /// The job being deleted, its ticket included.
+    /// The job being deleted.
     pub deleting: BTreeSet<String>,
     pub kept_jobs: BTreeSet<String>,
     pub kept_config: BTreeSet<String>,
@@ -344,7 +347,7 @@ pub struct DemoKeys {
 
 /// Empties both demo buckets and seeds the demo: the example job (24 objects in 4 folders and
 /// two configuration sources), a job whose id extends it, a project whose id extends the
-/// project's with a job of the same id, a running job, and a job half deleted, with its ticket.
+/// project's with a job of the same id, a running job, and a job half deleted.
 pub async fn seed_demo(jobs: &Bucket, config: &Bucket) -> DemoKeys {
     use demo::*;
     jobs.clear().await;
@@ -362,13 +365,6 @@ pub async fn seed_demo(jobs: &Bucket, config: &Bucket) -> DemoKeys {
     }
     let deleting = JobSpec::new(PROJECT, DELETING_JOB).job_type("ranking").status("deleting");
     keys.deleting = jobs.seed_job("", &deleting.objects(12, 3)).await;
-    let ticket_key = format!(".deletions/{PROJECT}/{DELETING_JOB}.json");
-    let ticket = serde_json::json!({
-        "request": {"project_id": PROJECT, "job_id": DELETING_JOB, "type": "ranking"},
-        "deleted_objects": 40, "deleted_bytes": 4000, "hops": 1
-    });
-    jobs.put(&ticket_key, ticket.to_string()).await;
-    keys.deleting.insert(ticket_key);
     for (job, set) in [(JOB, &mut keys.doomed_config), (NEIGHBOUR_JOB, &mut keys.kept_config)] {
         for file in ["config.json", "features.json"] {
             let key = format!("{CONFIG_PREFIX}/{job}/{file}");

@@ -57,11 +57,13 @@ def generated(bench, results, args, started):
     if "garage" in results:
         body += garage.report(results["garage"], targets, args)
     if "cold" in results and "cold" in args.regimes:
-        bootstrap = Path(args.bootstrap).stat().st_size if args.bootstrap and Path(args.bootstrap).exists() else 0
+        bootstrap = (Path(args.bootstrap).stat().st_size
+                     if args.bootstrap and Path(args.bootstrap).exists() else 0)
         body += cold.report(results["cold"], bootstrap, targets)
     minutes = (time.perf_counter() - started) / 60
     parts = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in bench.timings.items())
-    mode = "quick (one round of the headline cases; for development, not for conclusions)" if args.quick else "full"
+    mode = ("quick (one round of the headline cases; for development, not for conclusions)"
+            if args.quick else "full")
     head = [
         "_Written by `bench/run.sh`; the run replaces everything between the generated markers._",
         "",
@@ -70,12 +72,13 @@ def generated(bench, results, args, started):
         "",
         f"Machine: {described}. " + ", ".join(versions.values()) + ".",
         "",
-        f"Prices ({PRICES['region']}): Lambda arm64 ${PRICES['lambda_gb_second']:.10f} per GB-second and "
-        f"${PRICES['lambda_request'] * 1e6:.2f} per million requests; S3 Standard LIST "
-        f"${PRICES['s3_list_request'] * 1000:.3f} per 1,000 requests; DeleteObjects and DeleteObject free.",
+        f"Prices ({PRICES['region']}): Lambda arm64 ${PRICES['lambda_gb_second']:.10f} per "
+        f"GB-second and ${PRICES['lambda_request'] * 1e6:.2f} per million requests; S3 Standard "
+        f"LIST ${PRICES['s3_list_request'] * 1000:.3f} per 1,000 requests; DeleteObjects and "
+        "DeleteObject free.",
         "",
-        "Medians, with the slowest and fastest round beside them: rounds of identical work land up to 2× apart "
-        "on this machine, so read a ratio of medians with that spread in mind.",
+        "Medians, with the slowest and fastest round beside them: rounds of identical work land up "
+        "to 2× apart on this machine, so read a ratio of medians with that spread in mind.",
         "",
         "## Targets\n",
         *targets.lines(),
@@ -86,26 +89,36 @@ def generated(bench, results, args, started):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="one round of the headline cases (sizes, write limit, 20,000 objects / 30 ms, cold "
-                             "starts); the million only with --million-objects")
-    parser.add_argument("--regimes", nargs="+", choices=REGIMES, help=f"run only these (default: all of {REGIMES})")
+                        help="one round of the headline cases (sizes, write limit, 20,000 "
+                             "objects / 30 ms, cold starts); the million only with "
+                             "--million-objects")
+    parser.add_argument("--regimes", nargs="+", choices=REGIMES,
+                        help=f"run only these (default: all of {REGIMES})")
     parser.add_argument("--skip-million", action="store_true", help="leave the million out")
     # Garage cases.
-    parser.add_argument("--objects", type=int, nargs="+", default=None, help="Garage cases (default 1000 20000 100000)")
-    parser.add_argument("--delays", type=int, nargs="+", default=None, help="Garage cases (default 0 30)")
-    parser.add_argument("--rounds", type=int, default=None, help="Garage cases up to 20,000 objects (default 5)")
-    parser.add_argument("--rounds-large", type=int, default=None, help="Garage cases above 20,000 objects (default 3)")
+    parser.add_argument("--objects", type=int, nargs="+", default=None,
+                        help="Garage cases (default 1000 20000 100000)")
+    parser.add_argument("--delays", type=int, nargs="+", default=None,
+                        help="Garage cases (default 0 30)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="Garage cases up to 20,000 objects (default 5)")
+    parser.add_argument("--rounds-large", type=int, default=None,
+                        help="Garage cases above 20,000 objects (default 3)")
     parser.add_argument("--folders", type=int, default=16)
-    parser.add_argument("--flat", type=int, nargs="*", default=None, help="object counts also run flat (default 20000)")
-    parser.add_argument("--tools", nargs="*", help="Garage cases: only these tools; also \"del-job NAME=VALUE ...\", "
-                                                  "\"s3rm-rs FLAGS\", \"floor c=N b=N\" (tuning; no report)")
+    parser.add_argument("--flat", type=int, nargs="*", default=None,
+                        help="object counts also run flat (default 20000)")
+    parser.add_argument("--tools", nargs="*",
+                        help="Garage cases: only these tools; also \"del-job NAME=VALUE ...\", "
+                             "\"s3rm-rs FLAGS\", \"floor c=N b=N\" (tuning; no report)")
     # Sizes.
-    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1769], help="Lambda sizes, MB")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1769],
+                        help="Lambda sizes, MB")
     parser.add_argument("--size-objects", type=int, default=20_000)
     parser.add_argument("--size-delay", type=int, default=30)
     parser.add_argument("--size-rounds", type=int, default=None, help="default 3")
     # Write limit.
-    parser.add_argument("--write-limits", type=int, nargs="+", default=[1_000, 3_500, 10_000], help="keys a second")
+    parser.add_argument("--write-limits", type=int, nargs="+", default=[1_000, 3_500, 10_000],
+                        help="keys a second")
     parser.add_argument("--write-limit-objects", type=int, default=20_000)
     parser.add_argument("--write-limit-delay", type=int, default=30)
     parser.add_argument("--write-limit-rounds", type=int, default=None, help="default 3")
@@ -114,30 +127,37 @@ def main():
     parser.add_argument("--million-memory", type=int, default=128, help="the box, MB")
     parser.add_argument("--million-delay", type=int, default=30)
     parser.add_argument("--million-deadline", type=int, default=LAMBDA_TIMEOUT_S, help="seconds")
-    parser.add_argument("--million-rounds", type=int, default=1, help="rounds of the million (1,000 and 100,000: "
-                                                                     "at least 2)")
+    parser.add_argument("--million-rounds", type=int, default=1,
+                        help="rounds of the million (1,000 and 100,000: at least 2)")
     # Common.
     parser.add_argument("--cold-runs", type=int, default=None, help="default 10 (quick: 3)")
-    parser.add_argument("--tool-timeout", type=int, default=600, help="seconds before a peer is stopped")
-    parser.add_argument("--bootstrap", default="", help="path of the arm64 bootstrap, to report its size")
-    parser.add_argument("--out", default=None, help="the report (default: BENCHMARKS.md for a full run of every "
-                                                    "regime, /tmp/del-job-bench.md otherwise)")
-    parser.add_argument("--ours", default=str(RELEASE / "del-job"), help="the del-job binary to measure")
-    parser.add_argument("--s3rm-tuned", default=garage.S3RM_TUNED, help="the flags of the tuned s3rm-rs run")
+    parser.add_argument("--tool-timeout", type=int, default=600,
+                        help="seconds before a peer is stopped")
+    parser.add_argument("--bootstrap", default="",
+                        help="path of the arm64 bootstrap, to report its size")
+    parser.add_argument("--out", default=None,
+                        help="the report (default: BENCHMARKS.md for a full run of every regime, "
+                             "/tmp/del-job-bench.md otherwise)")
+    parser.add_argument("--ours", default=str(RELEASE / "del-job"),
+                        help="the del-job binary to measure")
+    parser.add_argument("--s3rm-tuned", default=garage.S3RM_TUNED,
+                        help="the flags of the tuned s3rm-rs run")
     args = parser.parse_args()
 
     quick = args.quick
     explicit_million = args.million_objects is not None
     full_set = args.regimes is None
     if args.regimes is None:
-        args.regimes = [r for r in REGIMES if not (r == "million" and quick and not explicit_million)]
+        args.regimes = [r for r in REGIMES
+                        if not (r == "million" and quick and not explicit_million)]
     if args.skip_million:
         args.regimes = [r for r in args.regimes if r != "million"]
     if args.tools:
         args.regimes = ["garage"]
-    defaults = {"objects": ([20_000], [1_000, 20_000, 100_000]), "delays": ([30], [0, 30]), "flat": ([], [20_000]),
-                "rounds": (1, 5), "rounds_large": (1, 3), "size_rounds": (1, 3), "write_limit_rounds": (1, 3),
-                "cold_runs": (3, 10), "million_objects": (1_000_000, 1_000_000)}
+    defaults = {"objects": ([20_000], [1_000, 20_000, 100_000]), "delays": ([30], [0, 30]),
+                "flat": ([], [20_000]), "rounds": (1, 5), "rounds_large": (1, 3),
+                "size_rounds": (1, 3), "write_limit_rounds": (1, 3), "cold_runs": (3, 10),
+                "million_objects": (1_000_000, 1_000_000)}
     for name, (fast, full) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, fast if quick else full)
@@ -146,7 +166,8 @@ def main():
         args.out = str(BENCHMARKS if whole else Path("/tmp/del-job-bench.md"))
     boxed = any(r in args.regimes for r in ("sizes", "million", "cold"))
     if boxed and not os.access(CGROUP / "cpu", os.W_OK):
-        sys.exit("the sizes, million and cold regimes need cgroup v1 (cpu, memory) under /sys/fs/cgroup, as root")
+        sys.exit("the sizes, million and cold regimes need cgroup v1 (cpu, memory) under "
+                 "/sys/fs/cgroup, as root")
 
     started = time.perf_counter()
     work = Path(os.environ.get("BENCH_WORK", "/tmp/del-job-bench"))

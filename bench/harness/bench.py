@@ -55,13 +55,15 @@ class Bench:
         def go(endpoint):
             # One invocation does the whole job, as behind a Function URL (up to 15 minutes):
             # the throughput of the engine is measured, not the hand-on of a 25 s API budget.
-            env = dict(self.s3_env(endpoint), JOB_BUCKET=BUCKET, HTTP_BUDGET_MS="900000", **(settings or {}))
+            env = dict(self.s3_env(endpoint), JOB_BUCKET=BUCKET, HTTP_BUDGET_MS="900000",
+                       **(settings or {}))
             wall, answer, usage = self.runtime.invoke([self.args.ours], env, http_event(), box=box,
                                                       memory_mb=box.mb if box else 512)
             sample = Sample(wall, usage)
             envelope = json.loads(answer.get("body") or "{}")
             if answer.get("statusCode") != 200 or envelope.get("deleted_objects") != objects + 1:
-                raise ToolFailed(f"answered {answer.get('statusCode')}: {str(envelope)[:300]}", sample)
+                raise ToolFailed(f"answered {answer.get('statusCode')}: {str(envelope)[:300]}",
+                                 sample)
             return sample
         return go
 
@@ -80,22 +82,26 @@ class Bench:
         target = f"s3://{BUCKET}/{JOB_ROOT}"
 
         def go(endpoint):
-            cmd = ["s3rm", target, "--force", "--show-no-progress", "--target-endpoint-url", endpoint,
-                   "--target-force-path-style", "--target-region", os.environ["AWS_REGION"],
+            cmd = ["s3rm", target, "--force", "--show-no-progress",
+                   "--target-endpoint-url", endpoint, "--target-force-path-style",
+                   "--target-region", os.environ["AWS_REGION"],
                    "--target-access-key", os.environ["AWS_ACCESS_KEY_ID"],
                    "--target-secret-access-key", os.environ["AWS_SECRET_ACCESS_KEY"], *extra]
-            return timed_process(cmd, self.base_env, box=box, timeout=timeout, errors=self.work / "s3rm.stderr")
+            return timed_process(cmd, self.base_env, box=box, timeout=timeout,
+                                 errors=self.work / "s3rm.stderr")
         return go
 
     def boto3(self, box=None, timeout=None):
         def go(endpoint):
             cmd = [sys.executable, str(PEERS / "boto3_delete.py"), BUCKET, JOB_ROOT]
-            return timed_process(cmd, self.s3_env(endpoint), box=box, timeout=timeout, errors=self.work / "boto3.stderr")
+            return timed_process(cmd, self.s3_env(endpoint), box=box, timeout=timeout,
+                                 errors=self.work / "boto3.stderr")
         return go
 
     def floor(self, objects, folders, concurrency, batch):
         def go(endpoint):
-            cmd = [str(TOOLS / "benchkit"), "floor", BUCKET, JOB_ROOT, str(objects), str(folders), str(concurrency), str(batch)]
+            cmd = [str(TOOLS / "benchkit"), "floor", BUCKET, JOB_ROOT, str(objects), str(folders),
+                   str(concurrency), str(batch)]
             return timed_process(cmd, self.s3_env(endpoint), errors=self.work / "floor.stderr")
         return go
 
@@ -108,12 +114,14 @@ class Bench:
             started = time.perf_counter()
             self.garage.restore("empty")
             benchkit("seed", BUCKET, JOB_ROOT, objects, folders, endpoint=self.garage.endpoint)
-            benchkit("seed", BUCKET, NEIGHBOUR_ROOT, NEIGHBOUR_OBJECTS, 4, endpoint=self.garage.endpoint)
+            benchkit("seed", BUCKET, NEIGHBOUR_ROOT, NEIGHBOUR_OBJECTS, 4,
+                     endpoint=self.garage.endpoint)
             self.garage.snapshot(name)
             log(f"seeded {objects:,} objects in {time.perf_counter() - started:.0f} s")
         return name
 
-    def rounds(self, snapshot, objects, runners, rounds, delay_ms=0, write_limit=None, strict=True):
+    def rounds(self, snapshot, objects, runners, rounds, delay_ms=0, write_limit=None,
+               strict=True):
         """Runs every runner `rounds` times, in an order that rotates each round, each run from
         the snapshot. Strict: a run that fails or leaves anything stops the benchmark; otherwise
         it is recorded (failed, left, neighbour) and the rounds go on."""
@@ -122,7 +130,8 @@ class Bench:
             k = round_no % len(runners)
             for runner in runners[k:] + runners[:k]:
                 self.garage.restore(snapshot)
-                proxy = Proxy(self.garage.port, delay_ms, write_limit) if delay_ms or write_limit else None
+                proxy = (Proxy(self.garage.port, delay_ms, write_limit)
+                         if delay_ms or write_limit else None)
                 endpoint = proxy.url if proxy else self.garage.endpoint
                 if runner.box:
                     runner.box.reset()
@@ -134,9 +143,10 @@ class Bench:
                     sample, failure = failed.sample, failed.reason
                 finally:
                     counts = proxy.stop() if proxy else None
-                # The store's own work during the run (its background work after it is not counted).
+                # The store's own work during the run; its background work after it is not counted.
                 sample.store_cpu = self.garage.cpu() - store_cpu
-                sample.stolen, sample.host = (after - before for after, before in zip(host_cpu(), host))
+                sample.stolen, sample.host = (after - before
+                                              for after, before in zip(host_cpu(), host))
                 sample.counts = counts
                 if runner.box:
                     runner.box.measure(sample)
@@ -147,17 +157,18 @@ class Bench:
                 neighbour = count(self.garage.endpoint, NEIGHBOUR_ROOT)
                 sample.neighbour_ok = neighbour == NEIGHBOUR_OBJECTS + 1
                 if not sample.neighbour_ok:
-                    log(f"!!! {runner.name}: the neighbour has {neighbour} objects, not {NEIGHBOUR_OBJECTS + 1}")
+                    log(f"!!! {runner.name}: the neighbour has {neighbour} objects, "
+                        f"not {NEIGHBOUR_OBJECTS + 1}")
                 if strict and (failure or sample.left or not sample.neighbour_ok):
-                    raise RuntimeError(f"{runner.name}: {failure or ''} {sample.left} objects left in the job, "
-                                       f"neighbour has {neighbour}")
+                    raise RuntimeError(f"{runner.name}: {failure or ''} {sample.left} objects left "
+                                       f"in the job, neighbour has {neighbour}")
                 samples[runner.name].append(sample)
                 self.log_sample(runner.name, sample, objects)
         return samples
 
     def log_sample(self, name, s, objects):
-        parts = [f"{s.wall:.3f} s", f"{(objects + 1) / s.wall:,.0f} objects/s", f"cpu {s.cpu:.2f} s",
-                 f"garage cpu {s.store_cpu:.2f} s", f"rss {s.rss_mb:.1f} MB"]
+        parts = [f"{s.wall:.3f} s", f"{(objects + 1) / s.wall:,.0f} objects/s",
+                 f"cpu {s.cpu:.2f} s", f"garage cpu {s.store_cpu:.2f} s", f"rss {s.rss_mb:.1f} MB"]
         if s.box_mb is not None:
             parts.append(f"box peak {s.box_mb:.1f} MB, cpu-throttled {s.throttled_s:.2f} s")
         if s.counts:

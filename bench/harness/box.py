@@ -53,7 +53,8 @@ class Box:
         self.before = (self.throttled_ns(), self.oom_kills())
 
     def measure(self, sample):
-        """After a run: the box's peak memory, the CPU time the quota held the run back, OOM kills."""
+        """After a run: the box's peak memory, the CPU time the quota held the run back, OOM
+        kills."""
         sample.box_mb = int((self.mem_dir / "memory.max_usage_in_bytes").read_text()) / 2**20
         sample.throttled_s = (self.throttled_ns() - self.before[0]) / 1e9
         sample.oom = self.oom_kills() - self.before[1]

@@ -25,11 +25,15 @@ def http_event(job=JOB):
 
 def sqs_event(job=JOB):
     """An SQS batch of one message carrying the request (the shape of events/sqs-*.json)."""
-    body = {"project_id": PROJECT, "job_id": job, "type": "etl", "offline_platform": {"platform": "DLI"}}
+    body = {"project_id": PROJECT, "job_id": job, "type": "etl",
+            "offline_platform": {"platform": "DLI"}}
     return {"Records": [{
         "messageId": str(uuid.uuid4()), "receiptHandle": "AQEBbench", "body": json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000)),
-                       "SenderId": "AROAEXAMPLE:bench", "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000))},
+        "attributes": {"ApproximateReceiveCount": "1",
+                       "SentTimestamp": str(int(time.time() * 1000)),
+                       "SenderId": "AROAEXAMPLE:bench",
+                       "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000))},
         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:del-job-requests", "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:del-job-requests",
+        "awsRegion": "us-east-1",
     }]}

@@ -1,4 +1,5 @@
-"""The project's s3-proxy in front of Garage, started for a run that needs a delay or a write limit."""
+"""The project's s3-proxy in front of Garage, started for a run that needs a delay or a write
+limit."""
 import json
 import subprocess
 
@@ -10,7 +11,8 @@ class Proxy:
     what went through (printed by the proxy as it stops)."""
 
     def __init__(self, garage_port, delay_ms, write_limit=None):
-        cmd = [str(TOOLS / "s3-proxy"), "--upstream", f"127.0.0.1:{garage_port}", "--delay-ms", str(delay_ms)]
+        cmd = [str(TOOLS / "s3-proxy"), "--upstream", f"127.0.0.1:{garage_port}",
+               "--delay-ms", str(delay_ms)]
         if write_limit:
             cmd += ["--write-limit", str(write_limit)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

@@ -82,7 +82,8 @@ class Targets:
 
     def add(self, regime, target, result, passed):
         """passed: True, False, or None (not measured in this run)."""
-        self.rows.append((regime, target, result, "not measured" if passed is None else held(passed)))
+        self.rows.append((regime, target, result,
+                          "not measured" if passed is None else held(passed)))
 
     def lines(self):
         out = ["| regime | target | result | |", "|---|---|---|---|"]
@@ -94,7 +95,8 @@ def cost_per_million(mb, rate, lists_per_object):
     """Dollars to delete a million objects at `rate` objects/s in a function of `mb` MB."""
     seconds = 1_000_000 / rate
     invocations = max(1, math.ceil(seconds / LAMBDA_TIMEOUT_S))
-    compute = mb / 1024 * seconds * PRICES["lambda_gb_second"] + invocations * PRICES["lambda_request"]
+    compute = (mb / 1024 * seconds * PRICES["lambda_gb_second"]
+               + invocations * PRICES["lambda_request"])
     listing = lists_per_object * 1_000_000 * PRICES["s3_list_request"]
     return compute, listing
 
@@ -105,12 +107,14 @@ def machine():
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024
+    memory = (int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+              // 1024 // 1024)
     versions = {
         "rustc": run(["rustc", "--version"]).strip(),
         "garage": run(["garage", "--version"]).splitlines()[0],
         "s3rm-rs": run(["s3rm", "--version"]).split(" (")[0].strip(),
-        "boto3": "boto3 " + run([sys.executable, "-c", "import boto3; print(boto3.__version__)"]).strip(),
+        "boto3": "boto3 " + run([sys.executable, "-c",
+                                 "import boto3; print(boto3.__version__)"]).strip(),
         "python": "Python " + platform.python_version(),
     }
     return f"{os.cpu_count()} × {cpu}, {memory} GiB, Linux {platform.release()}", versions
@@ -118,8 +122,10 @@ def machine():
 
 def engine_commit():
     try:
-        commit = run(["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "src", "Cargo.toml", "Cargo.lock"]).strip()
-        dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"]).strip()
+        commit = run(["git", "-C", str(ROOT), "log", "-1", "--format=%h",
+                      "--", "src", "Cargo.toml", "Cargo.lock"]).strip()
+        dirty = run(["git", "-C", str(ROOT), "status", "--porcelain",
+                     "--", "src", "Cargo.toml", "Cargo.lock"]).strip()
         return commit + (" with uncommitted changes" if dirty else "")
     except (subprocess.CalledProcessError, FileNotFoundError):
         return "unknown"

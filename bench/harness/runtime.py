@@ -56,7 +56,8 @@ class RuntimeApi:
                     ("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4())),
                     ("Lambda-Runtime-Deadline-Ms", str(deadline)),
                     ("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN),
-                    ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0"),
+                    ("Lambda-Runtime-Trace-Id",
+                     "Root=1-00000000-000000000000000000000000;Sampled=0"),
                 ])
 
             def do_POST(self):
@@ -77,16 +78,18 @@ class RuntimeApi:
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def invoke(self, cmd, env, event, cwd=None, box=None, deadline_s=LAMBDA_TIMEOUT_S, memory_mb=512):
+    def invoke(self, cmd, env, event, cwd=None, box=None, deadline_s=LAMBDA_TIMEOUT_S,
+               memory_mb=512):
         """Starts the function (in `box` if given), hands it `event` with a deadline `deadline_s`
         away; returns (seconds from start to answer, answer, usage of the process). Raises
         ToolFailed if the function dies or does not answer by the deadline."""
         self.event, self.answer, self.deadline_s = event, None, deadline_s
         self.answered.clear()
         env = dict(env, AWS_LAMBDA_RUNTIME_API=self.address, AWS_LAMBDA_FUNCTION_NAME="del-job",
-                   AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory_mb), AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-                   AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/del-job", AWS_LAMBDA_LOG_STREAM_NAME="bench",
-                   RUST_LOG="warn")
+                   AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory_mb),
+                   AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+                   AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/del-job",
+                   AWS_LAMBDA_LOG_STREAM_NAME="bench", RUST_LOG="warn")
         errors = self.work / "function.stderr"
         started = time.perf_counter()
         with open(errors, "w") as stderr:
@@ -113,9 +116,11 @@ class RuntimeApi:
         usage = Usage(rusage, peak.stop())
         if not self.answered.is_set():
             wall = time.perf_counter() - started
-            reason = "no answer by the deadline" if exited is None else f"died ({exit_reason(process.returncode)})"
+            reason = ("no answer by the deadline" if exited is None
+                      else f"died ({exit_reason(process.returncode)})")
             raise ToolFailed(f"{Path(cmd[-1]).name}: {reason}: {tail(errors)}", Sample(wall, usage))
         at, path, body = self.answer
         if "/error" in path:
-            raise ToolFailed(f"{Path(cmd[-1]).name} failed: {body[:300]!r}", Sample(at - started, usage))
+            raise ToolFailed(f"{Path(cmd[-1]).name} failed: {body[:300]!r}",
+                             Sample(at - started, usage))
         return at - started, json.loads(body), usage

@@ -19,7 +19,8 @@ class Garage:
         self.pid = int(os.environ["GARAGE_PID"])
         self.process = None
         text = Path(self.config).read_text()
-        self.dirs = [Path(re.search(rf'^{name} = "(.*)"', text, re.M).group(1)) for name in ("metadata_dir", "data_dir")]
+        self.dirs = [Path(re.search(rf'^{name} = "(.*)"', text, re.M).group(1))
+                     for name in ("metadata_dir", "data_dir")]
         self.endpoint = os.environ["AWS_ENDPOINT_URL"]
         self.port = int(self.endpoint.rsplit(":", 1)[1])
         self.work = work
@@ -47,7 +48,8 @@ class Garage:
             env=env, stdout=log_file, stderr=log_file)
         deadline = time.time() + 60
         while time.time() < deadline:
-            ok = subprocess.run(["garage", "-c", self.config, "bucket", "info", BUCKET], capture_output=True).returncode == 0
+            ok = subprocess.run(["garage", "-c", self.config, "bucket", "info", BUCKET],
+                                capture_output=True).returncode == 0
             if ok and count(self.endpoint, JOB_ROOT) is not None:
                 self.wait_idle()
                 return

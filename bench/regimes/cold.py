@@ -18,7 +18,8 @@ def measure(bench, boxed_mb):
     env = dict(bench.base_env, AWS_ENDPOINT_URL=endpoint, JOB_BUCKET=BUCKET)
     commands = {
         "del-job": ([bench.args.ours], None),
-        "boto3 handler (awslambdaric)": ([sys.executable, "-m", "awslambdaric", "handler.handler"], str(PEERS)),
+        "boto3 handler (awslambdaric)": ([sys.executable, "-m", "awslambdaric", "handler.handler"],
+                                         str(PEERS)),
     }
     places = [None, boxed_mb]
     results = {(name, mb): [] for mb in places for name in commands}
@@ -30,8 +31,8 @@ def measure(bench, boxed_mb):
                 benchkit("seed", BUCKET, f"{PROJECT}/jobs/{job}/", 10, 2, endpoint=endpoint)
                 if box:
                     box.reset()
-                wall, answer, usage = bench.runtime.invoke(cmd, env, http_event(job), cwd=cwd, box=box,
-                                                          memory_mb=mb or 512)
+                wall, answer, usage = bench.runtime.invoke(cmd, env, http_event(job), cwd=cwd,
+                                                           box=box, memory_mb=mb or 512)
                 if answer["statusCode"] != 200:
                     raise RuntimeError(f"{name} answered {answer}")
                 sample = Sample(wall, usage)
@@ -42,7 +43,8 @@ def measure(bench, boxed_mb):
 
 
 def cold_table(cold, mb):
-    lines = ["| handler | median ms | slowest – fastest ms | VmHWM MB | box peak MB |", "|---|---:|---:|---:|---:|"]
+    lines = ["| handler | median ms | slowest – fastest ms | VmHWM MB | box peak MB |",
+             "|---|---:|---:|---:|---:|"]
     for (name, where), runs in cold.items():
         if where != mb:
             continue
@@ -62,11 +64,13 @@ def report(cold, bootstrap_bytes, targets):
     ours = median([s.wall for s in cold[("del-job", None)]])
     theirs = median([s.wall for s in cold[("boto3 handler (awslambdaric)", None)]])
     targets.add("cold", "cold start ≥ 10× faster than the boto3 handler (unboxed)",
-                f"{ours * 1000:.1f} against {theirs * 1000:.1f} ms: {theirs / ours:.1f}×", theirs >= 10 * ours)
+                f"{ours * 1000:.1f} against {theirs * 1000:.1f} ms: {theirs / ours:.1f}×",
+                theirs >= 10 * ours)
     if bootstrap_bytes:
         lines.append(f"\nRelease arm64 `bootstrap` (`cargo lambda build --release --arm64`): "
                      f"{bootstrap_bytes / 2**20:.2f} MiB ({bootstrap_bytes:,} bytes)")
-        targets.add("cold", "arm64 `bootstrap` < 8 MB", f"{bootstrap_bytes:,} bytes ({bootstrap_bytes / 2**20:.2f} MiB)",
+        targets.add("cold", "arm64 `bootstrap` < 8 MB",
+                    f"{bootstrap_bytes:,} bytes ({bootstrap_bytes / 2**20:.2f} MiB)",
                     bootstrap_bytes < 8_000_000)
     else:
         targets.add("cold", "arm64 `bootstrap` < 8 MB", "not built in this run", None)

@@ -13,10 +13,12 @@ FLOORS = [(8, 1000), (32, 250), (64, 100)]
 
 
 def measure(bench):
-    """Every case: each object count in --folders folders and those of --flat flat, at each delay."""
+    """Every case: each object count in --folders folders and those of --flat flat, at each
+    delay."""
     args = bench.args
     shapes = [(n, args.folders) for n in args.objects] + [(n, 0) for n in args.flat]
-    return [measure_case(bench, objects, folders, delay) for delay in args.delays for objects, folders in shapes]
+    return [measure_case(bench, objects, folders, delay)
+            for delay in args.delays for objects, folders in shapes]
 
 
 def measure_case(bench, objects, folders, delay_ms):
@@ -32,7 +34,8 @@ def measure_case(bench, objects, folders, delay_ms):
         for name in bench.args.tools:
             tool, _, extra = name.partition(" ")
             if name not in tools and tool == "del-job":
-                tools[name] = bench.ours_http(objects, dict(setting.split("=", 1) for setting in extra.split()))
+                tools[name] = bench.ours_http(
+                    objects, dict(setting.split("=", 1) for setting in extra.split()))
             elif name not in tools and tool == "s3rm-rs":
                 tools[name] = bench.s3rm(extra.split())
             elif name not in tools and tool == "floor":
@@ -47,14 +50,16 @@ def measure_case(bench, objects, folders, delay_ms):
 
 def report(cases, targets, args):
     lines = ["\n## Garage cases: del-job against s3rm-rs, boto3 and the floor\n",
-             f"Unboxed, straight to Garage (0 ms) or through s3-proxy (30 ms: every request held for the delay). "
-             f"Rounds: {args.rounds} (100,000 objects: {args.rounds_large}), tools alternating; median, with the "
-             "slowest and fastest round. Time runs from process start to the end of the deletion (del-job: to its "
-             "answer to the runtime API stand-in), so start-up is included for every tool. s3rm-rs tuned: "
-             f"`{args.s3rm_tuned}`. The floor is DeleteObjects of the already-known keys (no listing). Garage CPU "
-             "is the store's own CPU time during a run: on two cores shared with the client it bounds every tool.\n",
-             "| case | ours / s3rm default | ours / s3rm tuned | ours / floor | ours / boto3 | ours VmHWM MB "
-             "| ours CPU s | s3rm CPU s (default, tuned) |",
+             "Unboxed, straight to Garage (0 ms) or through s3-proxy (30 ms: every request held "
+             f"for the delay). Rounds: {args.rounds} (100,000 objects: {args.rounds_large}), "
+             "tools alternating; median, with the slowest and fastest round. Time runs from "
+             "process start to the end of the deletion (del-job: to its answer to the runtime API "
+             "stand-in), so start-up is included for every tool. s3rm-rs tuned: "
+             f"`{args.s3rm_tuned}`. The floor is DeleteObjects of the already-known keys (no "
+             "listing). Garage CPU is the store's own CPU time during a run: on two cores shared "
+             "with the client it bounds every tool.\n",
+             "| case | ours / s3rm default | ours / s3rm tuned | ours / floor | ours / boto3 "
+             "| ours VmHWM MB | ours CPU s | s3rm CPU s (default, tuned) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     tables = []
     for case in cases:
@@ -70,32 +75,38 @@ def report(cases, targets, args):
         stolen = 100 * sum(s.stolen for s in every) / max(sum(s.host for s in every), 1)
         tables.append(f"\n### {case['objects']:,} objects, {layout}, {case['delay_ms']} ms delay\n")
         tables.append(f"CPU time stolen from this machine during the timed runs: {stolen:.1f}%.\n")
-        tables.append("| tool | objects/s (median) | slowest – fastest round | ours / tool | CPU s (median) "
-                      "| Garage CPU s (median) | VmHWM MB |")
+        tables.append("| tool | objects/s (median) | slowest – fastest round | ours / tool "
+                      "| CPU s (median) | Garage CPU s (median) | VmHWM MB |")
         tables.append("|---|---:|---:|---:|---:|---:|---:|")
         for tool, r in sorted(rate.items(), key=lambda kv: -kv[1]):
             runs = samples[tool]
             spread = f"{n / max(s.wall for s in runs):,.0f} – {n / min(s.wall for s in runs):,.0f}"
             mark = " (best floor)" if tool == best_floor else ""
             versus = f"{ours / r:.2f}" if ours else "—"
-            tables.append(f"| {tool}{mark} | {r:,.0f} | {spread} | {versus} | {median([s.cpu for s in runs]):.2f} "
-                          f"| {median([s.store_cpu for s in runs]):.2f} | {max(s.rss_mb for s in runs):.1f} |")
+            tables.append(f"| {tool}{mark} | {r:,.0f} | {spread} | {versus} "
+                          f"| {median([s.cpu for s in runs]):.2f} "
+                          f"| {median([s.store_cpu for s in runs]):.2f} "
+                          f"| {max(s.rss_mb for s in runs):.1f} |")
         if not ours:
             continue
         s = {t: rate.get(t) for t in ("s3rm-rs default", "s3rm-rs tuned", "boto3")}
-        cpu = lambda tool: median([x.cpu for x in samples[tool]]) if tool in samples else float("nan")
+        cpu = lambda tool: (median([x.cpu for x in samples[tool]]) if tool in samples
+                            else float("nan"))
         ratio = lambda tool: f"{ours / s[tool]:.2f}" if s.get(tool) else "—"
-        case["summary"] = {"ours": ours, "rss": max(x.rss_mb for x in samples["del-job"]), "cpu": cpu("del-job"),
-                           "s3rm_cpu": cpu("s3rm-rs default"), "s3rm_tuned_cpu": cpu("s3rm-rs tuned")}
+        case["summary"] = {"ours": ours, "rss": max(x.rss_mb for x in samples["del-job"]),
+                           "cpu": cpu("del-job"), "s3rm_cpu": cpu("s3rm-rs default"),
+                           "s3rm_tuned_cpu": cpu("s3rm-rs tuned")}
         floor = f"{ours / floors[best_floor]:.2f}" if best_floor else "—"
-        lines.append(f"| {name} | {ratio('s3rm-rs default')} | {ratio('s3rm-rs tuned')} | {floor} | "
-                     f"{ratio('boto3')} | {case['summary']['rss']:.1f} | {case['summary']['cpu']:.2f} "
-                     f"| {case['summary']['s3rm_cpu']:.2f}, {case['summary']['s3rm_tuned_cpu']:.2f} |")
+        lines.append(f"| {name} | {ratio('s3rm-rs default')} | {ratio('s3rm-rs tuned')} "
+                     f"| {floor} | {ratio('boto3')} | {case['summary']['rss']:.1f} "
+                     f"| {case['summary']['cpu']:.2f} | {case['summary']['s3rm_cpu']:.2f}, "
+                     f"{case['summary']['s3rm_tuned_cpu']:.2f} |")
         if s["s3rm-rs default"]:
-            targets.add("garage", f"{name}: ≥ 1.0× s3rm-rs defaults", f"{ours / s['s3rm-rs default']:.2f}",
-                        ours >= s["s3rm-rs default"])
+            targets.add("garage", f"{name}: ≥ 1.0× s3rm-rs defaults",
+                        f"{ours / s['s3rm-rs default']:.2f}", ours >= s["s3rm-rs default"])
         if s["boto3"]:
-            targets.add("garage", f"{name}: ≥ 3× boto3", f"{ours / s['boto3']:.1f}×", ours >= 3 * s["boto3"])
+            targets.add("garage", f"{name}: ≥ 3× boto3", f"{ours / s['boto3']:.1f}×",
+                        ours >= 3 * s["boto3"])
     # Memory and CPU, per delay: 100,000 against 1,000 objects (16 folders).
     for delay in sorted({c["delay_ms"] for c in cases}):
         at = {c["objects"]: c["summary"] for c in cases
@@ -103,14 +114,15 @@ def report(cases, targets, args):
         if 100_000 in at and 1_000 in at:
             ratio = at[100_000]["rss"] / at[1_000]["rss"]
             targets.add("garage", f"{delay} ms: peak at 100,000 ≤ 1.2× the peak at 1,000",
-                        f"{at[100_000]['rss']:.1f} / {at[1_000]['rss']:.1f} MB = {ratio:.2f}×", ratio <= 1.2)
+                        f"{at[100_000]['rss']:.1f} / {at[1_000]['rss']:.1f} MB = {ratio:.2f}×",
+                        ratio <= 1.2)
         if 100_000 in at:
-            targets.add("garage", f"{delay} ms: peak < 32 MB at 100,000", f"{at[100_000]['rss']:.1f} MB",
-                        at[100_000]["rss"] < 32)
+            targets.add("garage", f"{delay} ms: peak < 32 MB at 100,000",
+                        f"{at[100_000]['rss']:.1f} MB", at[100_000]["rss"] < 32)
             targets.add("garage", f"{delay} ms: CPU per 100,000 ≤ s3rm-rs defaults",
                         f"{at[100_000]['cpu']:.2f} s against {at[100_000]['s3rm_cpu']:.2f} s",
                         at[100_000]["cpu"] <= at[100_000]["s3rm_cpu"])
     if not any("summary" in c and c["objects"] == 100_000 for c in cases):
-        targets.add("garage", "peak at 100,000 ≤ 1.2× the peak at 1,000; < 32 MB; CPU per 100,000 ≤ s3rm-rs",
-                    "no 100,000-object case in this run", None)
+        targets.add("garage", "peak at 100,000 ≤ 1.2× the peak at 1,000; < 32 MB; "
+                    "CPU per 100,000 ≤ s3rm-rs", "no 100,000-object case in this run", None)
     return lines + tables

@@ -11,36 +11,44 @@ from regimes.cold import cold_table
 
 def measure(bench):
     a = bench.args
-    log(f"sizes: {a.size_objects:,} objects, {a.folders} folders, {a.size_delay} ms, boxes of {a.sizes} MB")
+    log(f"sizes: {a.size_objects:,} objects, {a.folders} folders, {a.size_delay} ms, "
+        f"boxes of {a.sizes} MB")
     snapshot = bench.seeded(a.size_objects, a.folders)
     runners = []
     for mb in a.sizes:
         box = bench.box(mb)
         runners += [Runner(f"del-job @ {mb}", bench.ours_http(a.size_objects, box=box), box),
-                    Runner(f"s3rm-rs default @ {mb}", bench.s3rm([], box=box, timeout=a.tool_timeout), box),
+                    Runner(f"s3rm-rs default @ {mb}",
+                           bench.s3rm([], box=box, timeout=a.tool_timeout), box),
                     Runner(f"boto3 @ {mb}", bench.boto3(box=box, timeout=a.tool_timeout), box)]
-    samples = bench.rounds(snapshot, a.size_objects, runners, a.size_rounds, a.size_delay, strict=False)
-    return {"objects": a.size_objects, "folders": a.folders, "delay_ms": a.size_delay, "sizes": a.sizes,
-            "rounds": a.size_rounds, "samples": samples,
+    samples = bench.rounds(snapshot, a.size_objects, runners, a.size_rounds, a.size_delay,
+                           strict=False)
+    return {"objects": a.size_objects, "folders": a.folders, "delay_ms": a.size_delay,
+            "sizes": a.sizes, "rounds": a.size_rounds, "samples": samples,
             "quota": {mb: bench.box(mb).cpus for mb in a.sizes}}
 
 
 def report(result, cold, targets):
     n = result["objects"] + 1
     samples = result["samples"]
-    lines = [f"\n## Lambda sizes: {result['objects']:,} objects, {result['folders']} folders, {result['delay_ms']} ms delay\n",
-             f"Each tool runs in a cgroup (v1) box of the size's CPU share (cfs quota = period × MB / {FULL_CPU_MB:,}: "
+    lines = [f"\n## Lambda sizes: {result['objects']:,} objects, {result['folders']} folders, "
+             f"{result['delay_ms']} ms delay\n",
+             "Each tool runs in a cgroup (v1) box of the size's CPU share "
+             f"(cfs quota = period × MB / {FULL_CPU_MB:,}: "
              + ", ".join(f"{mb} MB = {cpus:.3f} CPU" for mb, cpus in result["quota"].items())
              + ") and memory limit (MB MiB); Garage and the proxy run outside it. "
-             f"Rounds: {result['rounds']}, tools and sizes alternating; median, with the slowest and fastest round. "
-             "*CPU-throttled* is the time the box's quota held the tool back (summed over its threads), as a share of "
-             "the run's wall time: near or above 100% the quota bounds the figure. Box peak is the cgroup's "
-             "memory.max_usage_in_bytes (pages charged to the box: a binary's pages cached by an earlier run "
-             "are not), VmHWM the process's own peak. Cost of a million objects: Lambda arm64 GB-seconds at this "
-             "size and rate plus its requests (one per 900 s), and the LIST requests the tool made here (counted by "
-             "s3-proxy) scaled to a million objects; DeleteObjects requests are free.\n",
-             "| tool | MB | objects/s (median) | slowest – fastest | CPU s | CPU-throttled | Garage CPU s "
-             "| VmHWM MB | box peak MB | LIST requests | $ / million objects (Lambda + LIST) | failed rounds |",
+             f"Rounds: {result['rounds']}, tools and sizes alternating; median, with the slowest "
+             "and fastest round. *CPU-throttled* is the time the box's quota held the tool back "
+             "(summed over its threads), as a share of the run's wall time: near or above 100% the "
+             "quota bounds the figure. Box peak is the cgroup's memory.max_usage_in_bytes (pages "
+             "charged to the box: a binary's pages cached by an earlier run are not), VmHWM the "
+             "process's own peak. Cost of a million objects: Lambda arm64 GB-seconds at this size "
+             "and rate plus its requests (one per 900 s), and the LIST requests the tool made here "
+             "(counted by s3-proxy) scaled to a million objects; DeleteObjects requests are "
+             "free.\n",
+             "| tool | MB | objects/s (median) | slowest – fastest | CPU s | CPU-throttled "
+             "| Garage CPU s | VmHWM MB | box peak MB | LIST requests "
+             "| $ / million objects (Lambda + LIST) | failed rounds |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     table = {}
     for tool in ("del-job", "s3rm-rs default", "boto3"):
@@ -55,14 +63,18 @@ def report(result, cold, targets):
                 throttled = median([s.throttled_s for s in done]) / wall
                 cost = compute + listing
                 lines.append(
-                    f"| {tool} | {mb:,} | {rate:,.0f} | {slow:,.0f} – {fast:,.0f} | {median([s.cpu for s in done]):.2f} "
+                    f"| {tool} | {mb:,} | {rate:,.0f} | {slow:,.0f} – {fast:,.0f} "
+                    f"| {median([s.cpu for s in done]):.2f} "
                     f"| {100 * throttled:.0f}% | {median([s.store_cpu for s in done]):.2f} "
-                    f"| {max(s.rss_mb for s in done):.1f} | {max(s.box_mb or 0 for s in done):.1f} | {lists:,.0f} "
-                    f"| {cost:.4f} ({compute:.4f} + {listing:.4f}) | {failures(runs)} |")
+                    f"| {max(s.rss_mb for s in done):.1f} | {max(s.box_mb or 0 for s in done):.1f} "
+                    f"| {lists:,.0f} | {cost:.4f} ({compute:.4f} + {listing:.4f}) "
+                    f"| {failures(runs)} |")
             else:
                 cost = None
-                lines.append(f"| {tool} | {mb:,} | — | — | — | — | — | {max((s.rss_mb for s in runs), default=0):.1f} "
-                             f"| {max((s.box_mb or 0 for s in runs), default=0):.1f} | — | — | {failures(runs)} |")
+                lines.append(f"| {tool} | {mb:,} | — | — | — | — | — "
+                             f"| {max((s.rss_mb for s in runs), default=0):.1f} "
+                             f"| {max((s.box_mb or 0 for s in runs), default=0):.1f} | — | — "
+                             f"| {failures(runs)} |")
             table[(tool, mb)] = (rate, cost)
     labels, values = [], []
     for tool in ("del-job", "s3rm-rs default", "boto3"):
@@ -70,8 +82,10 @@ def report(result, cold, targets):
             labels.append(f'"{tool.replace(" default", "")} {mb}"')
             values.append(str(round(table[(tool, mb)][0] or 0)))
     lines += ["", "```mermaid", "xychart-beta",
-              f'    title "Objects/s by tool and Lambda size (MB), {result["objects"]:,} objects, {result["delay_ms"]} ms"',
-              f"    x-axis [{', '.join(labels)}]", '    y-axis "objects/s"', f"    bar [{', '.join(values)}]", "```"]
+              f'    title "Objects/s by tool and Lambda size (MB), {result["objects"]:,} objects, '
+              f'{result["delay_ms"]} ms"',
+              f"    x-axis [{', '.join(labels)}]", '    y-axis "objects/s"',
+              f"    bar [{', '.join(values)}]", "```"]
     lines.append("\n(A bar at 0: every round of that tool failed at that size; see the table.)")
 
     # Targets.
@@ -83,21 +97,26 @@ def report(result, cold, targets):
         targets.add("sizes", f"del-job at {small} MB ≥ 0.9× its own {full:,} MB throughput",
                     f"{ours[small]:,.0f} / {ours[full]:,.0f} objects/s = {ratio:.2f}", ratio >= 0.9)
     else:
-        targets.add("sizes", f"del-job at {small} MB ≥ 0.9× its own {full:,} MB throughput", "del-job failed", False)
+        targets.add("sizes", f"del-job at {small} MB ≥ 0.9× its own {full:,} MB throughput",
+                    "del-job failed", False)
     boto = table[("boto3", small)][0]
     if ours[small] and boto:
         targets.add("sizes", f"del-job at {small} MB ≥ 10× boto3 at {small} MB",
-                    f"{ours[small]:,.0f} / {boto:,.0f} = {ours[small] / boto:.1f}×", ours[small] >= 10 * boto)
+                    f"{ours[small]:,.0f} / {boto:,.0f} = {ours[small] / boto:.1f}×",
+                    ours[small] >= 10 * boto)
     else:
         targets.add("sizes", f"del-job at {small} MB ≥ 10× boto3 at {small} MB",
-                    "del-job failed" if not ours[small] else "boto3 failed at every round", bool(ours[small]))
-    s3rm = {mb: table[("s3rm-rs default", mb)][0] for mb in sizes if table[("s3rm-rs default", mb)][0]}
+                    "del-job failed" if not ours[small] else "boto3 failed at every round",
+                    bool(ours[small]))
+    s3rm = {mb: table[("s3rm-rs default", mb)][0] for mb in sizes
+            if table[("s3rm-rs default", mb)][0]}
     if ours[small]:
         if s3rm:
             best = max(s3rm, key=s3rm.get)
             targets.add("sizes", f"del-job at {small} MB ahead of s3rm-rs (defaults) at any size",
-                        f"{ours[small]:,.0f} against s3rm-rs's best, {s3rm[best]:,.0f} at {best:,} MB "
-                        f"({ours[small] / s3rm[best]:.2f}×)", ours[small] > s3rm[best])
+                        f"{ours[small]:,.0f} against s3rm-rs's best, {s3rm[best]:,.0f} "
+                        f"at {best:,} MB ({ours[small] / s3rm[best]:.2f}×)",
+                        ours[small] > s3rm[best])
         else:
             targets.add("sizes", f"del-job at {small} MB ahead of s3rm-rs (defaults) at any size",
                         "s3rm-rs failed at every size", True)
@@ -110,8 +129,8 @@ def report(result, cold, targets):
                      f"({ours[cheapest]:,.0f} objects/s against the fastest {fastest:,.0f}; "
                      f"${costs[cheapest]:.4f} a million objects). Sizes within 10%: "
                      + ", ".join(f"{mb:,} MB (${costs[mb]:.4f})" for mb in sorted(near)) + ".")
-        targets.add("sizes", "name the cheapest size within 10% of the fastest (the template's MemorySize default)",
-                    f"{cheapest:,} MB", True)
+        targets.add("sizes", "name the cheapest size within 10% of the fastest "
+                    "(the template's MemorySize default)", f"{cheapest:,} MB", True)
 
     if cold:
         lines.append(f"\n### Cold start in the {small} MB box\n")

@@ -6,7 +6,7 @@ usage: reliability.py LOG [OUT]
 """
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 log, out = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "RELIABILITY.md")
 rows = [json.loads(line) for line in open(log) if line.strip()]
@@ -24,7 +24,7 @@ lines = [
     "A test fails, and CI with it, when either count is not zero; the faults come from `s3-proxy`",
     "in front of Garage, versioning and Object Lock from moto.",
     "",
-    f"Run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Rows: {len(rows)}. "
+    f"Run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}. Rows: {len(rows)}. "
     f"Objects left in all: {left}. Objects wrongly deleted in all: {wrong}.",
     "",
     "| area | case | cases run | objects left | wrongly deleted | outcome |",

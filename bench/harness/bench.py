@@ -145,8 +145,8 @@ class Bench:
                     counts = proxy.stop() if proxy else None
                 # The store's own work during the run; its background work after it is not counted.
                 sample.store_cpu = self.garage.cpu() - store_cpu
-                sample.stolen, sample.host = (after - before
-                                              for after, before in zip(host_cpu(), host))
+                sample.stolen, sample.host = (
+                    after - before for after, before in zip(host_cpu(), host, strict=True))
                 sample.counts = counts
                 if runner.box:
                     runner.box.measure(sample)

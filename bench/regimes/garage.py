@@ -90,15 +90,14 @@ def report(cases, targets, args):
         if not ours:
             continue
         s = {t: rate.get(t) for t in ("s3rm-rs default", "s3rm-rs tuned", "boto3")}
-        cpu = lambda tool: (median([x.cpu for x in samples[tool]]) if tool in samples
-                            else float("nan"))
-        ratio = lambda tool: f"{ours / s[tool]:.2f}" if s.get(tool) else "—"
+        ratios = {t: f"{ours / r:.2f}" if r else "—" for t, r in s.items()}
         case["summary"] = {"ours": ours, "rss": max(x.rss_mb for x in samples["del-job"]),
-                           "cpu": cpu("del-job"), "s3rm_cpu": cpu("s3rm-rs default"),
-                           "s3rm_tuned_cpu": cpu("s3rm-rs tuned")}
+                           "cpu": median_cpu(samples, "del-job"),
+                           "s3rm_cpu": median_cpu(samples, "s3rm-rs default"),
+                           "s3rm_tuned_cpu": median_cpu(samples, "s3rm-rs tuned")}
         floor = f"{ours / floors[best_floor]:.2f}" if best_floor else "—"
-        lines.append(f"| {name} | {ratio('s3rm-rs default')} | {ratio('s3rm-rs tuned')} "
-                     f"| {floor} | {ratio('boto3')} | {case['summary']['rss']:.1f} "
+        lines.append(f"| {name} | {ratios['s3rm-rs default']} | {ratios['s3rm-rs tuned']} "
+                     f"| {floor} | {ratios['boto3']} | {case['summary']['rss']:.1f} "
                      f"| {case['summary']['cpu']:.2f} | {case['summary']['s3rm_cpu']:.2f}, "
                      f"{case['summary']['s3rm_tuned_cpu']:.2f} |")
         if s["s3rm-rs default"]:
@@ -126,3 +125,8 @@ def report(cases, targets, args):
         targets.add("garage", "peak at 100,000 ≤ 1.2× the peak at 1,000; < 32 MB; "
                     "CPU per 100,000 ≤ s3rm-rs", "no 100,000-object case in this run", None)
     return lines + tables
+
+
+def median_cpu(samples, tool):
+    """A tool's median CPU seconds in a case; NaN when the case did not run it."""
+    return median([x.cpu for x in samples[tool]]) if tool in samples else float("nan")

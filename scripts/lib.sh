@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the project's scripts: installs what is missing and starts local servers.
 # Source it; every function prints what it does on stderr.
 
@@ -126,8 +127,9 @@ rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 s3_region = "garage"
 api_bind_addr = "127.0.0.1:$s3_port"
 TOML
-  export GARAGE_DEFAULT_ACCESS_KEY="GK$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
-  export GARAGE_DEFAULT_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+  GARAGE_DEFAULT_ACCESS_KEY="GK$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+  GARAGE_DEFAULT_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+  export GARAGE_DEFAULT_ACCESS_KEY GARAGE_DEFAULT_SECRET_KEY
   export GARAGE_DEFAULT_BUCKET=${GARAGE_DEFAULT_BUCKET:-res-jobs}
   RUST_LOG=warn garage -c "$GARAGE_CONFIG" server --single-node --default-bucket \
     >"$dir/garage.log" 2>&1 &

@@ -45,6 +45,8 @@ REGIMES = ["sizes", "write-limit", "million", "garage", "cold"]
 
 
 def generated(bench, results, args, started):
+    """The generated block of the report: what ran and where, the targets, then each regime's
+    section, in the order the regimes ran."""
     described, versions = machine()
     targets = Targets()
     body = []

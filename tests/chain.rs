@@ -56,6 +56,9 @@ enum PathIn {
     Record,
     Request,
     Both,
+    /// The record names the job area itself, so that the configuration folder is the job's
+    /// own root, record included.
+    JobRoot,
 }
 
 /// A job `j` of project p1 with `objects` objects and configuration sources under
@@ -69,7 +72,10 @@ struct Seeded {
 }
 
 async fn seed(world: &World, objects: usize, folders: usize, path_in: PathIn) -> Seeded {
-    let path = format!("s3://{}/p1/sources", world.configs.name);
+    let path = match path_in {
+        PathIn::JobRoot => format!("s3://{}/p1/jobs", world.jobs.name),
+        _ => format!("s3://{}/p1/sources", world.configs.name),
+    };
     let mut spec = JobSpec::new(P1, JOB).objects(objects, folders);
     if path_in != PathIn::Request {
         spec = spec.config_load_path(&path);
@@ -77,9 +83,11 @@ async fn seed(world: &World, objects: usize, folders: usize, path_in: PathIn) ->
     let mut doomed_set = world.jobs.seed_job("", &spec).await;
     let mut survivors = world.jobs.seed_job("", &JobSpec::new(P1, "j0")).await;
     survivors.extend(world.jobs.seed_job("", &JobSpec::new("p10", JOB)).await);
+    // The job's own sources, when the path is not its root, and other jobs' beside them.
+    let own = path_in != PathIn::JobRoot;
     for (key, doomed) in [
-        ("p1/sources/j/config.json", true),
-        ("p1/sources/j/features/a.json", true),
+        ("p1/sources/j/config.json", own),
+        ("p1/sources/j/features/a.json", own),
         ("p2/sources/j/config.json", false),
         ("p1/sources/j0/config.json", false),
     ] {
@@ -99,7 +107,8 @@ async fn everything(world: &World) -> BTreeSet<String> {
 
 /// The request for job `j`, naming `path` unless the record alone names it.
 fn request_body(seeded: &Seeded, path_in: PathIn) -> Value {
-    body(JOB, "etl", (path_in != PathIn::Record).then_some(seeded.path.as_str()))
+    let named = matches!(path_in, PathIn::Request | PathIn::Both);
+    body(JOB, "etl", named.then_some(seeded.path.as_str()))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -537,6 +546,9 @@ enum Step {
     Kill(u64),
     /// An HTTP request whose invocation is killed after so many milliseconds.
     KillRequest(u64),
+    /// The next hand-on, gone to the dead-letter queue, as SQS moves one that failed every
+    /// receive: the job stays `deleting` with nothing to carry it on.
+    DeadLetter,
     /// A request by one entry while the next hand-on runs.
     Race(Via),
     /// From now on, one kind of request stalls.
@@ -546,13 +558,33 @@ enum Step {
     Heal,
 }
 
-fn schedule(rng: &mut Rng) -> (PathIn, usize, usize, Vec<Step>) {
-    let path_in = rng.pick(&[PathIn::Record, PathIn::Request, PathIn::Both]);
-    let objects = 200 + rng.below(3_000) as usize;
+/// Keys a second the chaos store admits: low enough that most jobs need several invocations.
+const CHAOS_STORE_RATE: u64 = 500;
+
+/// A schedule: where the path is named (and, when the request alone names it, what the record
+/// says of it: nothing, `""` or `null`), the job's size and folders, and the steps.
+struct Schedule {
+    path_in: PathIn,
+    record_path: Option<&'static str>,
+    objects: usize,
+    folders: usize,
+    steps: Vec<Step>,
+}
+
+fn schedule(rng: &mut Rng) -> Schedule {
+    let path_in = rng.pick(&[PathIn::Record, PathIn::Request, PathIn::Both, PathIn::JobRoot]);
+    let record_path = match path_in {
+        PathIn::Request => rng.pick(&[None, Some("\"\""), Some("null")]),
+        _ => None,
+    };
+    let objects = 300 + rng.below(3_500) as usize;
     let folders = rng.pick(&[0, 1, 4, 16]);
     let vias = [Via::Http, Via::Http, Via::Sqs, Via::EventBridge];
-    let steps = (0..6 + rng.below(7))
-        .map(|_| match rng.below(20) {
+    // A quarter of the schedules begin with a store that stalls, before anything is known.
+    let first_stall = (rng.below(4) == 0).then(|| Step::Stall(rng.pick(&KINDS)));
+    let steps = first_stall
+        .into_iter()
+        .chain((0..6 + rng.below(7)).map(|_| match rng.below(20) {
             0..=5 => Step::Ask(rng.pick(&vias)),
             6..=9 => Step::Deliver,
             10 => Step::Twice,
@@ -561,26 +593,35 @@ fn schedule(rng: &mut Rng) -> (PathIn, usize, usize, Vec<Step>) {
             14 => Step::Race(rng.pick(&vias)),
             15 | 16 => Step::Stall(rng.pick(&KINDS)),
             17 => Step::SlowDowns,
-            _ => Step::Heal,
-        })
+            18 => Step::Heal,
+            _ => Step::DeadLetter,
+        }))
         .collect();
-    (path_in, objects, folders, steps)
+    Schedule { path_in, record_path, objects, folders, steps }
 }
 
 /// Runs one schedule and checks it; panics naming the seed and the step.
 async fn run_schedule(seed_value: u64) -> usize {
     let mut rng = Rng(seed_value);
-    let (path_in, objects, folders, steps) = schedule(&mut rng);
+    let Schedule { path_in, record_path, objects, folders, steps } = schedule(&mut rng);
     let (world, s3, sqs) = world("chaos", &[("MAX_HOPS", "1000")]).await;
+    s3.set_write_limit(Some(CHAOS_STORE_RATE));
     let roots = format!("s3://{}/{{project_id}}/", world.configs.name);
     let world = world.reconfigured(&[("CONFIG_ROOTS", roots.as_str())]).await;
     let seeded = seed(&world, objects, folders, path_in).await;
+    if let Some(empty) = record_path {
+        let record = format!(
+            r#"{{"job_id":"j","type":"etl","status":"succeeded","config_load_path":{empty}}}"#
+        );
+        world.jobs.put(RECORD, record).await;
+    }
     let request = request_body(&seeded, path_in);
     let mut faults: Vec<Fault> = Vec::new();
     let mut queue_faults: Vec<Fault> = Vec::new();
     for (n, step) in steps.iter().enumerate() {
         let context = format!(
-            "seed {seed_value:#x}, {path_in:?}, {objects} objects, step {n} {step:?} of {steps:?}"
+            "seed {seed_value:#x}, {path_in:?} (record: {record_path:?}), {objects} objects, \
+             step {n} {step:?} of {steps:?}"
         );
         match *step {
             Step::Ask(via) => {
@@ -625,6 +666,9 @@ async fn run_schedule(seed_value: u64) -> usize {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 call.abort();
                 let _ = call.await;
+            }
+            Step::DeadLetter => {
+                world.hand_ons.dead_letter().await;
             }
             Step::Race(via) => {
                 let started = Instant::now();

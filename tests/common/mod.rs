@@ -250,6 +250,14 @@ impl HandOns {
         Some(Delivery { body, result, failed })
     }
 
+    /// Takes the next message away, as SQS moves a message that failed every receive to the
+    /// dead-letter queue; returns its body.
+    pub async fn dead_letter(&self) -> Option<Value> {
+        let message = self.receive(1).await.into_iter().next()?;
+        self.delete(message.receipt_handle()?).await;
+        serde_json::from_str(message.body()?).ok()
+    }
+
     /// Takes the next message and hands it to `app`, whose invocation is killed after `after`,
     /// as a crashed or timed-out process would be: the message stays in the queue.
     pub async fn deliver_and_kill(&self, app: &App, after: Duration) -> Option<Value> {

@@ -2,7 +2,7 @@
 //! message. The message (`Display`) is what the caller reads, so variants carry only what the
 //! caller may know: parameter names, ids, object keys and S3 error codes, never SDK internals.
 
-use crate::job::Id;
+use crate::job::{Id, IdError};
 use crate::queue::QueueError;
 use crate::store::{FailedKey, Fault, StoreError};
 
@@ -133,11 +133,36 @@ impl ApiError {
         }
     }
 
+    /// The answer for an id parameter `param` that is not an [`Id`]: its size (res.1002) or
+    /// its characters (res.1001).
+    pub fn bad_id(param: &str, err: IdError) -> ApiError {
+        match err {
+            IdError::Length(_) => ApiError::too_long(param, err.to_string()),
+            IdError::Characters => ApiError::invalid(param, err.to_string()),
+        }
+    }
+
     pub fn invalid(param: impl Into<String>, reason: impl Into<String>) -> Self {
         ApiError::InvalidParameter { param: param.into(), reason: reason.into() }
     }
 
     pub fn too_long(param: impl Into<String>, reason: impl Into<String>) -> Self {
         ApiError::ParameterTooLong { param: param.into(), reason: reason.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_id_names_its_parameter_with_the_code_of_its_kind() {
+        for (value, code) in
+            [("", "res.1002"), (&"x".repeat(65) as &str, "res.1002"), ("a/b", "res.1001")]
+        {
+            let err = ApiError::bad_id("job_id", Id::parse(value).unwrap_err());
+            assert_eq!(err.code(), code, "{value:?}");
+            assert!(err.to_string().contains("parameter(job_id)"), "{err}");
+        }
     }
 }

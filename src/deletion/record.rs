@@ -124,12 +124,12 @@ mod tests {
         }
         let body =
             serde_json::json!({"job_id": "j1", "type": job_type, "offline_platform": platform});
-        let project = Id::parse("project_id", "p1").unwrap();
+        let project = Id::parse("p1").unwrap();
         DeleteRequest::from_http(project, &[], body.to_string().as_bytes()).unwrap()
     }
 
     fn record(json: &str) -> Result<JobRecord, ApiError> {
-        JobRecord::parse(json.as_bytes(), &Id::parse("job_id", "j1").unwrap())
+        JobRecord::parse(json.as_bytes(), &Id::parse("j1").unwrap())
     }
 
     #[test]

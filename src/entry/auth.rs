@@ -124,7 +124,7 @@ mod tests {
     }
 
     fn id(s: &str) -> Id {
-        Id::parse("project_id", s).unwrap()
+        Id::parse(s).unwrap()
     }
 
     fn patterns(texts: &[&str]) -> Vec<PrincipalPattern> {

@@ -183,7 +183,8 @@ async fn serve(
         return Err(ApiError::MethodNotAllowed(call.method.clone()));
     }
     let caller = call.caller.clone()?;
-    let project_id = Id::parse("project_id", project_in_path)?;
+    let project_id =
+        Id::parse(project_in_path).map_err(|err| ApiError::bad_id("project_id", err))?;
     caller.authorize(&project_id, &app.config.trust.principals)?;
     let request = DeleteRequest::from_http(project_id, &call.query_job_ids, &call.body()?)?;
     tracing::info!(project_id = %request.project_id, job_id = %request.job_id, caller = ?caller, "deleting job");

@@ -116,7 +116,7 @@ mod tests {
     }
 
     fn id(s: &str) -> Id {
-        Id::parse("id", s).unwrap()
+        Id::parse(s).unwrap()
     }
 
     fn path(bucket: &str, prefix: &str) -> S3Path {

@@ -102,5 +102,5 @@ pub(super) fn string(param: &str, value: Json) -> Result<String, ApiError> {
 }
 
 pub(super) fn id_value(param: &str, value: Json) -> Result<Id, ApiError> {
-    Id::parse(param, &string(param, value)?)
+    Id::parse(&string(param, value)?).map_err(|err| ApiError::bad_id(param, err))
 }

@@ -54,7 +54,7 @@ impl DeleteRequest {
         let mut body = Members::of_body(body, &["job_id", "type", "offline_platform"])?;
         let mut query_job_id: Option<Id> = None;
         for value in query_job_ids {
-            let id = Id::parse("job_id", value)?;
+            let id = Id::parse(value).map_err(|err| ApiError::bad_id("job_id", err))?;
             if query_job_id.as_ref().is_some_and(|seen| *seen != id) {
                 return Err(ApiError::invalid(
                     "job_id",
@@ -236,7 +236,7 @@ mod tests {
     }
 
     fn project(id: &str) -> Id {
-        Id::parse("project_id", id).unwrap()
+        Id::parse(id).unwrap()
     }
 
     fn code(result: Result<DeleteRequest, ApiError>) -> &'static str {

@@ -13,41 +13,53 @@ pub const DEFAULT_MAX_HOPS: u32 = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// Where jobs and their configuration sources are.
+    pub places: Places,
+    /// Who may ask for a deletion.
+    pub trust: Trust,
+    pub deletion: DeletionLimits,
+    pub versioning: Versioning,
+    pub time: Times,
+    pub s3: S3Settings,
+    /// Where a deletion that outlives its invocation is handed on.
+    pub hand_on: HandOnSettings,
+    /// The function's name (set by Lambda), the `FunctionName` dimension of its metrics.
+    pub function_name: String,
+}
+
+/// Where jobs and their configuration sources are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Places {
     pub job_bucket: String,
     /// Empty, or a prefix ending with `/`.
     pub job_prefix: String,
     /// Buckets besides `job_bucket` that may hold configuration sources.
     pub config_buckets: Vec<String>,
-    pub project_claim: String,
-    pub deletion: DeletionLimits,
-    pub versioning: Versioning,
-    /// The longest an HTTP invocation works before answering 202.
-    pub http_budget: Duration,
-    /// Kept before Lambda's deadline to hand the rest of a deletion on.
-    pub deadline_margin: Duration,
-    /// Who may ask for a deletion without a user token.
-    pub trust: Trust,
-    /// Invocations a deletion may hand on through its ticket before the chain stops.
-    pub max_hops: u32,
-    /// A progress line every this long while a deletion runs.
-    pub progress_interval: Duration,
-    /// The function's name (set by Lambda), the `FunctionName` dimension of its metrics.
-    pub function_name: String,
-    pub s3: S3Settings,
-    /// Where a deletion that outlives its invocation is handed on.
-    pub hand_on: HandOnSettings,
     /// Where each project's configuration sources may lie; empty: anywhere the buckets allow.
     pub config_roots: Vec<ConfigRoot>,
 }
 
+/// How long an invocation works, and how often it says how far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    /// The longest an HTTP invocation works before answering 202.
+    pub http_budget: Duration,
+    /// Kept before Lambda's deadline to hand the rest of a deletion on.
+    pub deadline_margin: Duration,
+    /// A progress line every this long while a deletion runs.
+    pub progress_interval: Duration,
+}
+
 /// The function's own hand-on queue (SQS): a deletion that outlives its invocation sends its
 /// next step there, and the queue's messages invoke the function.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandOnSettings {
     /// `HAND_ON_QUEUE_URL`; without it a deletion that outlives its invocation answers 503.
     pub queue: Option<QueueUrl>,
     /// A custom SQS endpoint (a local server).
     pub endpoint: Option<String>,
+    /// Invocations a deletion may hand on before the chain stops.
+    pub max_hops: u32,
 }
 
 /// An SQS queue's URL, `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`.
@@ -130,9 +142,12 @@ impl std::fmt::Display for ConfigRoot {
     }
 }
 
-/// The callers and event senders trusted without a user token.
+/// Who may ask for a deletion: the claim that carries a caller's project, and the callers and
+/// event senders trusted without a user token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trust {
+    /// The authorizer claim that carries the caller's project.
+    pub project_claim: String,
     /// The only EventBridge `source` whose "Delete Job" events are honoured.
     pub event_source: String,
     /// Accounts, besides the function's own, whose EventBridge events are honoured.
@@ -229,22 +244,82 @@ impl Config {
 
     /// Reads the variables through `lookup`; unset and empty are the same.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let fail = |name: &'static str, problem: String| ConfigError { name, problem };
+        let vars = Vars(&lookup);
+        Ok(Config {
+            places: Places::read(&vars)?,
+            trust: Trust::read(&vars)?,
+            deletion: DeletionLimits::read(&vars)?,
+            versioning: Versioning::read(&vars)?,
+            time: Times::read(&vars)?,
+            s3: S3Settings::read(&vars)?,
+            hand_on: HandOnSettings::read(&vars)?,
+            function_name: vars
+                .text("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|| "del-job".into()),
+        })
+    }
+}
 
-        let job_bucket = get("JOB_BUCKET").ok_or_else(|| {
+/// The variables, as `lookup` gives them: unset and empty are the same.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A comma-separated list; empty items are ignored.
+    fn list(&self, name: &str) -> Vec<String> {
+        let text = self.text(name).unwrap_or_default();
+        text.split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned).collect()
+    }
+
+    /// A whole number in `range`, `default` when unset.
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let Some(text) = self.text(name) else { return Ok(default) };
+        match text.trim().parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(fail(
+                name,
+                format!("{text:?} is not a whole number from {} to {}", range.start(), range.end()),
+            )),
+        }
+    }
+
+    fn millis(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.number(name, default, range).map(Duration::from_millis)
+    }
+}
+
+fn fail(name: &'static str, problem: String) -> ConfigError {
+    ConfigError { name, problem }
+}
+
+impl Places {
+    /// `JOB_BUCKET`, `JOB_PREFIX`, `CONFIG_BUCKETS`, `CONFIG_ROOTS`.
+    fn read(vars: &Vars) -> Result<Places, ConfigError> {
+        let job_bucket = vars.text("JOB_BUCKET").ok_or_else(|| {
             fail("JOB_BUCKET", "is required: the bucket that holds the jobs".into())
         })?;
         if !is_bucket_name(&job_bucket) {
             return Err(fail("JOB_BUCKET", format!("{job_bucket:?} is not a valid bucket name")));
         }
-
-        let job_prefix = get("JOB_PREFIX").unwrap_or_default();
-        if !job_prefix.is_empty()
-            && (!job_prefix.ends_with('/')
-                || job_prefix.starts_with('/')
-                || job_prefix.contains("//"))
-        {
+        let job_prefix = vars.text("JOB_PREFIX").unwrap_or_default();
+        let prefix_ok = job_prefix.is_empty()
+            || (job_prefix.ends_with('/')
+                && !job_prefix.starts_with('/')
+                && !job_prefix.contains("//"));
+        if !prefix_ok {
             return Err(fail(
                 "JOB_PREFIX",
                 format!(
@@ -252,112 +327,11 @@ impl Config {
                 ),
             ));
         }
-
-        // A comma-separated list; empty items are ignored.
-        let list = |name: &'static str| -> Vec<String> {
-            get(name)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|item| !item.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        let config_buckets = list("CONFIG_BUCKETS");
+        let config_buckets = vars.list("CONFIG_BUCKETS");
         if let Some(bad) = config_buckets.iter().find(|b| !is_bucket_name(b)) {
             return Err(fail("CONFIG_BUCKETS", format!("{bad:?} is not a valid bucket name")));
         }
-
-        let project_claim = get("PROJECT_CLAIM").unwrap_or_else(|| "project_id".into());
-
-        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            let Some(text) = get(name) else { return Ok(default) };
-            match text.trim().parse::<u64>() {
-                Ok(n) if range.contains(&n) => Ok(n),
-                _ => Err(fail(
-                    name,
-                    format!(
-                        "{text:?} is not a whole number from {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                )),
-            }
-        };
-        let defaults = DeletionLimits::default();
-        let deletion = DeletionLimits {
-            concurrency: number("DELETE_CONCURRENCY", defaults.concurrency as u64, 1..=256)?
-                as usize,
-            batch_size: number("DELETE_BATCH_SIZE", defaults.batch_size as u64, 1..=1000)? as usize,
-            list_concurrency: number("LIST_CONCURRENCY", defaults.list_concurrency as u64, 1..=256)?
-                as usize,
-        };
-        let versioning = match get("BUCKET_VERSIONING").as_deref().map(str::trim) {
-            None | Some("auto") => Versioning::Auto,
-            Some("on") => Versioning::On,
-            Some("off") => Versioning::Off,
-            Some(other) => {
-                return Err(fail(
-                    "BUCKET_VERSIONING",
-                    format!("{other:?} is not one of auto, on, off"),
-                ));
-            }
-        };
-        let http_budget = Duration::from_millis(number("HTTP_BUDGET_MS", 25_000, 1_000..=900_000)?);
-        let deadline_margin =
-            Duration::from_millis(number("DEADLINE_MARGIN_MS", 3_000, 100..=60_000)?);
-        let s3 = S3Settings {
-            max_attempts: number("S3_MAX_ATTEMPTS", 5, 1..=20)? as u32,
-            attempt_timeout: Duration::from_millis(number(
-                "S3_ATTEMPT_TIMEOUT_MS",
-                20_000,
-                100..=900_000,
-            )?),
-            endpoint: get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL")),
-        };
-
-        let event_source = get("EVENT_SOURCE").unwrap_or_else(|| "res.jobs".into());
-        let accounts = list("TRUSTED_ACCOUNTS");
-        if let Some(bad) =
-            accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(fail("TRUSTED_ACCOUNTS", format!("{bad:?} is not a 12-digit account id")));
-        }
-        let principals = list("TRUSTED_PRINCIPALS")
-            .iter()
-            .map(|text| {
-                PrincipalPattern::parse(text).ok_or_else(|| {
-                    fail(
-                        "TRUSTED_PRINCIPALS",
-                        format!(
-                            "{text:?} is not an IAM ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), \
-                             with at most a trailing '*'"
-                        ),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let trust = Trust { event_source, accounts, principals };
-        let max_hops = number("MAX_HOPS", DEFAULT_MAX_HOPS.into(), 1..=10_000)? as u32;
-        let progress_interval =
-            Duration::from_millis(number("PROGRESS_INTERVAL_MS", 20_000, 1_000..=900_000)?);
-        let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "del-job".into());
-        let queue = get("HAND_ON_QUEUE_URL")
-            .map(|url| {
-                QueueUrl::parse(url.trim()).ok_or_else(|| {
-                    fail(
-                        "HAND_ON_QUEUE_URL",
-                        format!("{url:?} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"),
-                    )
-                })
-            })
-            .transpose()?;
-        let hand_on = HandOnSettings {
-            queue,
-            endpoint: get("AWS_ENDPOINT_URL_SQS").or_else(|| get("AWS_ENDPOINT_URL")),
-        };
-        let config_roots = list("CONFIG_ROOTS")
-            .iter()
+        let config_roots = (vars.list("CONFIG_ROOTS").iter())
             .map(|text| {
                 let root = ConfigRoot::parse(text).ok_or_else(|| {
                     fail(
@@ -377,23 +351,112 @@ impl Config {
                 Ok(root)
             })
             .collect::<Result<_, _>>()?;
+        Ok(Places { job_bucket, job_prefix, config_buckets, config_roots })
+    }
+}
 
-        Ok(Config {
-            job_bucket,
-            job_prefix,
-            config_buckets,
-            project_claim,
-            deletion,
-            versioning,
-            http_budget,
-            deadline_margin,
-            trust,
-            max_hops,
-            progress_interval,
-            function_name,
-            s3,
-            hand_on,
-            config_roots,
+impl Trust {
+    /// `PROJECT_CLAIM`, `EVENT_SOURCE`, `TRUSTED_ACCOUNTS`, `TRUSTED_PRINCIPALS`.
+    fn read(vars: &Vars) -> Result<Trust, ConfigError> {
+        let accounts = vars.list("TRUSTED_ACCOUNTS");
+        if let Some(bad) =
+            accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(fail("TRUSTED_ACCOUNTS", format!("{bad:?} is not a 12-digit account id")));
+        }
+        let principals = (vars.list("TRUSTED_PRINCIPALS").iter())
+            .map(|text| {
+                PrincipalPattern::parse(text).ok_or_else(|| {
+                    fail(
+                        "TRUSTED_PRINCIPALS",
+                        format!(
+                            "{text:?} is not an IAM ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), \
+                             with at most a trailing '*'"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Trust {
+            project_claim: vars.text("PROJECT_CLAIM").unwrap_or_else(|| "project_id".into()),
+            event_source: vars.text("EVENT_SOURCE").unwrap_or_else(|| "res.jobs".into()),
+            accounts,
+            principals,
+        })
+    }
+}
+
+impl DeletionLimits {
+    /// `DELETE_CONCURRENCY`, `DELETE_BATCH_SIZE`, `LIST_CONCURRENCY`.
+    fn read(vars: &Vars) -> Result<DeletionLimits, ConfigError> {
+        let d = DeletionLimits::default();
+        let number = |name, default: usize, most| {
+            vars.number(name, default as u64, 1..=most).map(|n| n as usize)
+        };
+        Ok(DeletionLimits {
+            concurrency: number("DELETE_CONCURRENCY", d.concurrency, 256)?,
+            batch_size: number("DELETE_BATCH_SIZE", d.batch_size, 1000)?,
+            list_concurrency: number("LIST_CONCURRENCY", d.list_concurrency, 256)?,
+        })
+    }
+}
+
+impl Versioning {
+    /// `BUCKET_VERSIONING`.
+    fn read(vars: &Vars) -> Result<Versioning, ConfigError> {
+        match vars.text("BUCKET_VERSIONING").as_deref().map(str::trim) {
+            None | Some("auto") => Ok(Versioning::Auto),
+            Some("on") => Ok(Versioning::On),
+            Some("off") => Ok(Versioning::Off),
+            Some(other) => {
+                Err(fail("BUCKET_VERSIONING", format!("{other:?} is not one of auto, on, off")))
+            }
+        }
+    }
+}
+
+impl Times {
+    /// `HTTP_BUDGET_MS`, `DEADLINE_MARGIN_MS`, `PROGRESS_INTERVAL_MS`.
+    fn read(vars: &Vars) -> Result<Times, ConfigError> {
+        Ok(Times {
+            http_budget: vars.millis("HTTP_BUDGET_MS", 25_000, 1_000..=900_000)?,
+            deadline_margin: vars.millis("DEADLINE_MARGIN_MS", 3_000, 100..=60_000)?,
+            progress_interval: vars.millis("PROGRESS_INTERVAL_MS", 20_000, 1_000..=900_000)?,
+        })
+    }
+}
+
+impl S3Settings {
+    /// `S3_MAX_ATTEMPTS`, `S3_ATTEMPT_TIMEOUT_MS`, `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`.
+    fn read(vars: &Vars) -> Result<S3Settings, ConfigError> {
+        Ok(S3Settings {
+            max_attempts: vars.number("S3_MAX_ATTEMPTS", 5, 1..=20)? as u32,
+            attempt_timeout: vars.millis("S3_ATTEMPT_TIMEOUT_MS", 20_000, 100..=900_000)?,
+            endpoint: vars.text("AWS_ENDPOINT_URL_S3").or_else(|| vars.text("AWS_ENDPOINT_URL")),
+        })
+    }
+}
+
+impl HandOnSettings {
+    /// `HAND_ON_QUEUE_URL`, `MAX_HOPS`, `AWS_ENDPOINT_URL_SQS` or `AWS_ENDPOINT_URL`.
+    fn read(vars: &Vars) -> Result<HandOnSettings, ConfigError> {
+        let queue = (vars.text("HAND_ON_QUEUE_URL"))
+            .map(|url| {
+                QueueUrl::parse(url.trim()).ok_or_else(|| {
+                    fail(
+                        "HAND_ON_QUEUE_URL",
+                        format!(
+                            "{url:?} is not a queue URL \
+                             (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(HandOnSettings {
+            queue,
+            endpoint: vars.text("AWS_ENDPOINT_URL_SQS").or_else(|| vars.text("AWS_ENDPOINT_URL")),
+            max_hops: vars.number("MAX_HOPS", DEFAULT_MAX_HOPS.into(), 1..=10_000)? as u32,
         })
     }
 }
@@ -412,17 +475,17 @@ mod tests {
     #[test]
     fn only_the_bucket_is_required() {
         let c = config(&[("JOB_BUCKET", "jobs")]).unwrap();
-        assert_eq!(c.job_prefix, "");
-        assert!(c.config_buckets.is_empty());
-        assert_eq!(c.project_claim, "project_id");
+        assert_eq!(c.places.job_prefix, "");
+        assert!(c.places.config_buckets.is_empty());
+        assert_eq!(c.trust.project_claim, "project_id");
         assert_eq!(c.deletion, DeletionLimits::default());
         assert_eq!(c.s3.endpoint, None);
-        assert_eq!(c.http_budget, Duration::from_secs(25));
-        assert_eq!(c.deadline_margin, Duration::from_secs(3));
+        assert_eq!(c.time.http_budget, Duration::from_secs(25));
+        assert_eq!(c.time.deadline_margin, Duration::from_secs(3));
         assert_eq!(c.trust.event_source, "res.jobs");
         assert!(c.trust.accounts.is_empty() && c.trust.principals.is_empty());
-        assert_eq!(c.max_hops, DEFAULT_MAX_HOPS);
-        assert_eq!(c.progress_interval, Duration::from_secs(20));
+        assert_eq!(c.hand_on.max_hops, DEFAULT_MAX_HOPS);
+        assert_eq!(c.time.progress_interval, Duration::from_secs(20));
         assert_eq!(c.function_name, "del-job");
         assert_eq!(config(&[]).unwrap_err().name, "JOB_BUCKET");
         assert_eq!(config(&[("JOB_BUCKET", " ")]).unwrap_err().name, "JOB_BUCKET");
@@ -458,20 +521,20 @@ mod tests {
         assert_eq!(c.trust.event_source, "acme.jobs");
         assert_eq!(c.trust.accounts, ["111122223333", "444455556666"]);
         assert_eq!(c.trust.principals.len(), 2);
-        assert_eq!(c.max_hops, 7);
-        assert_eq!(c.progress_interval, Duration::from_secs(5));
+        assert_eq!(c.hand_on.max_hops, 7);
+        assert_eq!(c.time.progress_interval, Duration::from_secs(5));
         assert_eq!(c.function_name, "del-job-prod");
-        assert_eq!(c.job_prefix, "res/");
-        assert_eq!(c.config_buckets, ["cfg-a", "cfg-b"]);
-        assert_eq!(c.project_claim, "custom:project");
+        assert_eq!(c.places.job_prefix, "res/");
+        assert_eq!(c.places.config_buckets, ["cfg-a", "cfg-b"]);
+        assert_eq!(c.trust.project_claim, "custom:project");
         assert_eq!(
             c.deletion,
             DeletionLimits { concurrency: 8, batch_size: 500, list_concurrency: 6 }
         );
         assert_eq!(c.s3.max_attempts, 3);
         assert_eq!(c.s3.attempt_timeout, Duration::from_millis(1500));
-        assert_eq!(c.http_budget, Duration::from_secs(10));
-        assert_eq!(c.deadline_margin, Duration::from_millis(500));
+        assert_eq!(c.time.http_budget, Duration::from_secs(10));
+        assert_eq!(c.time.deadline_margin, Duration::from_millis(500));
         assert_eq!(c.versioning, Versioning::On);
         assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
     }
@@ -507,10 +570,11 @@ mod tests {
         );
         assert_eq!(queue.region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.hand_on.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
-        let roots: Vec<String> = c.config_roots.iter().map(ToString::to_string).collect();
+        let roots: Vec<String> = c.places.config_roots.iter().map(ToString::to_string).collect();
         assert_eq!(roots, ["s3://cfg/sources/{project_id}/", "s3://jobs/shared/"]);
-        assert_eq!(c.config_roots[0].prefix_for("p1"), "sources/p1/");
-        assert_eq!(config(&[("JOB_BUCKET", "jobs")]).unwrap().hand_on, HandOnSettings::default());
+        assert_eq!(c.places.config_roots[0].prefix_for("p1"), "sources/p1/");
+        let none = config(&[("JOB_BUCKET", "jobs")]).unwrap().hand_on;
+        assert_eq!((none.queue, none.endpoint), (None, None));
         for (name, value) in [
             ("HAND_ON_QUEUE_URL", "del-job-hand-on"),
             ("HAND_ON_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012"),

@@ -106,9 +106,9 @@ pub async fn resume(
             "hand-on refused; nothing deleted");
         return Ok(Resumed::Refused(reason));
     }
-    if hand_on.hops >= app.config.max_hops {
+    if hand_on.hops >= app.config.hand_on.max_hops {
         tracing::error!(project_id = %request.project_id, job_id = %request.job_id,
-            hops = hand_on.hops, max_hops = app.config.max_hops,
+            hops = hand_on.hops, max_hops = app.config.hand_on.max_hops,
             "deletion handed on MAX_HOPS times: the chain stops, the job stays deleting");
         return Ok(Resumed::ChainStopped { hops: hand_on.hops });
     }
@@ -195,7 +195,8 @@ impl Job {
 
         let deleting = self.delete_contents(store, config_folder.as_ref(), budget, meter);
         let ids = (request.project_id.as_str(), job_id.as_str());
-        let report = with_progress(&app.sink, config.progress_interval, meter, ids, deleting).await;
+        let report =
+            with_progress(&app.sink, config.time.progress_interval, meter, ids, deleting).await;
         log_report(request, &report);
         check_complete(job_id, &report)?;
 

@@ -141,11 +141,14 @@ fn all(values: Option<Vec<&str>>) -> Vec<String> {
 
 pub(super) async fn handle(app: &App, event: Value, context: &lambda_runtime::Context) -> Value {
     let config = &app.config;
-    let budget =
-        Budget::for_invocation(context.deadline, config.deadline_margin, Some(config.http_budget));
+    let budget = Budget::for_invocation(
+        context.deadline,
+        config.time.deadline_margin,
+        Some(config.time.http_budget),
+    );
     let meter = Meter::new(Entry::Http, &context.request_id);
     let mut request = None;
-    let result = match HttpCall::parse(event, &config.project_claim) {
+    let result = match HttpCall::parse(event, &config.trust.project_claim) {
         Ok(call) => serve(app, call, budget, &meter, &mut request).await,
         Err(err) => Err(err),
     };

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 /// The budget of an event invocation: Lambda's deadline less the margin to hand on.
 fn event_budget(app: &App, context: &Context) -> Budget {
-    Budget::for_invocation(context.deadline, app.config.deadline_margin, None)
+    Budget::for_invocation(context.deadline, app.config.time.deadline_margin, None)
 }
 
 /// An event that did not do its work. Returned as a Lambda error, so that asynchronous

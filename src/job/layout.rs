@@ -25,9 +25,9 @@ pub struct JobLayout {
 
 impl JobLayout {
     pub fn new(config: &Config, project_id: &Id, job_id: &Id) -> JobLayout {
-        let prefix = format!("{}{project_id}/jobs/{job_id}/", config.job_prefix);
+        let prefix = format!("{}{project_id}/jobs/{job_id}/", config.places.job_prefix);
         let record_key = format!("{prefix}job.json");
-        let data = Folder { bucket: config.job_bucket.clone(), prefix };
+        let data = Folder { bucket: config.places.job_bucket.clone(), prefix };
         JobLayout { project_id: project_id.clone(), job_id: job_id.clone(), data, record_key }
     }
 
@@ -50,7 +50,7 @@ impl JobLayout {
         const PARAM: &str = "offline_platform.config_load_path";
         let job_id = &self.job_id;
         let bucket = &path.bucket;
-        if *bucket != config.job_bucket && !config.config_buckets.contains(bucket) {
+        if *bucket != config.places.job_bucket && !config.places.config_buckets.contains(bucket) {
             return Err(ApiError::invalid(
                 PARAM,
                 format!("bucket {bucket} is not one this function may delete from"),
@@ -61,9 +61,10 @@ impl JobLayout {
         } else {
             format!("{}/{job_id}/", path.prefix)
         };
-        let inside_this_job = *bucket == config.job_bucket && prefix.starts_with(&self.data.prefix);
-        if *bucket == config.job_bucket {
-            let jobs_area = &config.job_prefix;
+        let inside_this_job =
+            *bucket == config.places.job_bucket && prefix.starts_with(&self.data.prefix);
+        if *bucket == config.places.job_bucket {
+            let jobs_area = &config.places.job_prefix;
             let overlaps_jobs =
                 prefix.starts_with(jobs_area.as_str()) || jobs_area.starts_with(&prefix);
             if overlaps_jobs && !inside_this_job {
@@ -77,11 +78,11 @@ impl JobLayout {
         let under_a_root = |root: &ConfigRoot| {
             root.bucket == *bucket && prefix.starts_with(&root.prefix_for(project))
         };
-        if !config.config_roots.is_empty()
+        if !config.places.config_roots.is_empty()
             && !inside_this_job
-            && !config.config_roots.iter().any(under_a_root)
+            && !config.places.config_roots.iter().any(under_a_root)
         {
-            let roots: Vec<String> = (config.config_roots.iter())
+            let roots: Vec<String> = (config.places.config_roots.iter())
                 .map(|root| format!("s3://{}/{}", root.bucket, root.prefix_for(project)))
                 .collect();
             return Err(ApiError::invalid(

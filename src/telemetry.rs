@@ -208,7 +208,7 @@ impl Meter {
                 line.insert(name.into(), value.into());
             }
         }
-        line.insert("outcome".into(), end.outcome.into());
+        line.insert("outcome".into(), end.outcome.as_str().into());
         if let Some(status) = end.status {
             line.insert("status".into(), status.into());
         }
@@ -228,11 +228,40 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// How a deletion request ended: the summary's `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Deleted,
+    InProgress,
+    NotFound,
+    /// A hand-on whose job an earlier invocation finished.
+    JobGone,
+    /// The caller's or sender's mistake, or a sender not trusted: nothing deleted.
+    Refused,
+    /// The store's or the function's failure.
+    Failed,
+    /// An SQS message the invocation had no time left for.
+    NotTried,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deleted => "deleted",
+            Outcome::InProgress => "in_progress",
+            Outcome::NotFound => "not_found",
+            Outcome::JobGone => "job_gone",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+            Outcome::NotTried => "not_tried",
+        }
+    }
+}
+
 /// What came of a deletion request, for its summary.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct End {
-    /// `deleted`, `in_progress`, `not_found`, `refused`, `failed`, …
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     /// The HTTP status of the answer, or the status of the error an event failed with.
     pub status: Option<u16>,
     pub error_code: Option<&'static str>,
@@ -243,14 +272,27 @@ pub struct End {
 }
 
 impl End {
+    pub fn new(outcome: Outcome) -> End {
+        End {
+            outcome,
+            status: None,
+            error_code: None,
+            error: None,
+            project_id: None,
+            job_id: None,
+            message_id: None,
+        }
+    }
+
     /// A refusal: the caller's or sender's mistake (4xx), nothing deleted.
     pub fn is_refusal(&self) -> bool {
-        self.outcome == "refused" || self.status.is_some_and(|s| (400..500).contains(&s))
+        self.outcome == Outcome::Refused || self.status.is_some_and(|s| (400..500).contains(&s))
     }
 
     /// A request that did not do its work for a reason of the store's or the function's.
     pub fn is_failure(&self) -> bool {
-        !self.is_refusal() && (self.outcome == "failed" || self.status.is_some_and(|s| s >= 500))
+        !self.is_refusal()
+            && (self.outcome == Outcome::Failed || self.status.is_some_and(|s| s >= 500))
     }
 
     fn level(&self) -> &'static str {
@@ -325,11 +367,10 @@ mod tests {
         meter.throttled();
         meter.handed_on();
         let end = End {
-            outcome: "in_progress",
             project_id: Some("p1".into()),
             job_id: Some("j1".into()),
             message_id: Some("m1".into()),
-            ..End::default()
+            ..End::new(Outcome::InProgress)
         };
         let line = meter.summary("del-job-prod", &end);
         let spec = &line["_aws"]["CloudWatchMetrics"][0];
@@ -360,19 +401,15 @@ mod tests {
     #[test]
     fn refusals_and_failures_count_as_such() {
         let meter = Meter::new(Entry::Http, "r");
-        let refused = End {
-            outcome: "refused",
-            status: Some(400),
-            error_code: Some("res.1001"),
-            ..End::default()
-        };
+        let refused =
+            End { status: Some(400), error_code: Some("res.1001"), ..End::new(Outcome::Refused) };
         let line = meter.summary("f", &refused);
         assert_eq!((line["Refused"].as_u64(), line["Failed"].as_u64()), (Some(1), Some(0)));
         assert_eq!(
             (line["level"].as_str(), line["error_code"].as_str()),
             (Some("WARN"), Some("res.1001"))
         );
-        let failed = End { outcome: "failed", status: Some(503), ..End::default() };
+        let failed = End { status: Some(503), ..End::new(Outcome::Failed) };
         let line = meter.summary("f", &failed);
         assert_eq!((line["Refused"].as_u64(), line["Failed"].as_u64()), (Some(0), Some(1)));
         assert_eq!(line["level"], "ERROR");

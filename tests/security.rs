@@ -203,6 +203,38 @@ async fn delete_job_events_are_honoured_only_from_the_source_and_trusted_account
     assert!(world.jobs.keys().await.is_empty());
 }
 
+#[tokio::test]
+async fn a_delete_job_detail_that_names_a_member_twice_is_refused_as_a_body_is() {
+    // GIVEN two jobs in two projects
+    let world = World::new("ebdup", "").await;
+    let a = world.jobs.seed_job("", &JobSpec::new("p1", "a")).await;
+    let b = world.jobs.seed_job("", &JobSpec::new("p2", "a")).await;
+    let everything: BTreeSet<String> = a.union(&b).cloned().collect();
+
+    // WHEN a "Delete Job" names project_id twice, as an SQS body or an HTTP body could
+    let detail =
+        r#"{"project_id":"p1","project_id":"p2","job_id":"a","type":"etl","offline_platform":{}}"#;
+    let event = format!(
+        r#"{{"version":"0","id":"1","detail-type":"Delete Job","source":"res.jobs","account":"{OWN_ACCOUNT}","time":"2026-12-02T10:00:00Z","region":"eu-west-1","resources":[],"detail":{detail}}}"#
+    );
+    let result = common::invoke_text(&world.app, &event, EVENT).await;
+
+    // THEN it fails with res.1006, naming the member, and deletes nothing
+    match result {
+        Err(EventError::Failed(err)) => {
+            assert_eq!(err.code(), "res.1006", "{err}");
+            assert!(err.to_string().contains("project_id"), "{err}");
+        }
+        other => panic!("expected res.1006, got {other:?}"),
+    }
+    untouched(
+        "a \"Delete Job\" detail with a member twice",
+        1,
+        &everything,
+        &world.jobs.keys().await,
+    );
+}
+
 /// An HTTP API request to delete `project`'s job `job` signed by the IAM principal `arn`.
 fn iam_event(project: &str, job: &str, arn: &str) -> Value {
     let mut event = http_api_event(project, project, &body(job, "etl", None));

@@ -4,25 +4,30 @@
 //! Events carry no token, so each is checked against who may send it: "Delete Job" only from
 //! `EVENT_SOURCE` in the function's own account or one of `TRUSTED_ACCOUNTS`. Anything else (any
 //! other detail type, an S3 event among them) deletes nothing and fails, so that it reaches the
-//! failure destination and its alarm. Every other rule (validation, isolation) is the HTTP path's.
+//! failure destination and its alarm. Every other rule (validation, isolation) is the HTTP path's:
+//! the `detail` is read from the event's text, duplicate members visible, as a body is.
 
-use super::{EventError, event_budget, event_end, settle, summarise};
+use super::{Ending, EventError, Handled, event_budget, summarise};
 use crate::app::App;
 use crate::deletion;
+use crate::error::ApiError;
 use crate::request::DeleteRequest;
-use crate::telemetry::{End, Entry, Meter};
+use crate::request::strict_json::Json;
+use crate::telemetry::{Entry, Meter};
 use lambda_runtime::Context;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
-struct EventBridge {
+struct EventBridge<'a> {
     source: String,
     #[serde(default)]
     account: String,
     #[serde(rename = "detail-type")]
     detail_type: String,
-    detail: Value,
+    #[serde(borrow)]
+    detail: &'a RawValue,
 }
 
 /// The account of the function's ARN, `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
@@ -30,62 +35,75 @@ fn own_account(context: &Context) -> Option<&str> {
     context.invoked_function_arn.split(':').nth(4).filter(|account| !account.is_empty())
 }
 
-/// The project and job a deletion request is about, once known, for its summary.
-type Ids = Option<(String, String)>;
-
 pub(super) async fn eventbridge(
     app: &App,
-    event: Value,
+    event: &RawValue,
     context: &Context,
 ) -> Result<Value, EventError> {
+    let event: EventBridge =
+        serde_json::from_str(event.get()).map_err(|_| EventError::Unrecognised)?;
     let meter = Meter::new(Entry::EventBridge, &context.request_id);
-    let mut ids = None;
-    let result = honour(app, event, context, &meter, &mut ids).await;
-    let (project_id, job_id) = ids.unzip();
-    summarise(app, &meter, End { project_id, job_id, ..event_end(&result) });
-    result
+    let handled = honour(app, &event, context, &meter).await;
+    summarise(app, &meter, &handled, |_| {});
+    match handled.ending {
+        Ending::Deleted(progress) => Ok(json!({
+            "outcome": "deleted", "job_id": progress.job_id.as_str(),
+            "deleted_objects": progress.objects,
+        })),
+        Ending::InProgress(progress) => Ok(json!({
+            "outcome": "in_progress", "job_id": progress.job_id.as_str(),
+            "deleted_objects": progress.objects,
+        })),
+        Ending::NotFound(err) => Ok(json!({"outcome": "not_found", "message": err.to_string()})),
+        Ending::JobGone => Ok(json!({"outcome": "job_gone"})),
+        Ending::Error(err) => Err(EventError::Failed(err)),
+        Ending::Refused(reason) => Err(EventError::Refused(reason)),
+        ending @ (Ending::ChainStopped { .. } | Ending::NotTried) => {
+            Err(EventError::Refused(ending.end().error.unwrap_or_default()))
+        }
+    }
 }
 
 /// Deletes what an EventBridge event asks for, if its sender may ask it.
-async fn honour(
-    app: &App,
-    event: Value,
-    context: &Context,
-    meter: &Meter,
-    ids: &mut Ids,
-) -> Result<Value, EventError> {
-    let budget = event_budget(app, context);
-    let event: EventBridge = serde_json::from_value(event).map_err(|_| EventError::Unrecognised)?;
+async fn honour(app: &App, event: &EventBridge<'_>, context: &Context, meter: &Meter) -> Handled {
     let trust = &app.config.trust;
     if event.detail_type != "Delete Job" {
-        return Err(refuse(format!(
+        return refuse(format!(
             "a {:?} event from source {:?}: this function honours only \"Delete Job\"",
             event.detail_type, event.source
-        )));
+        ));
     }
     let expected_source = trust.event_source.as_str();
     if event.source != expected_source {
-        return Err(refuse(format!(
+        return refuse(format!(
             "a \"Delete Job\" event from source {:?}, not {expected_source:?}",
             event.source
-        )));
+        ));
     }
     let account = event.account.as_str();
     let own = own_account(context);
     if own != Some(account) && !trust.accounts.iter().any(|a| a == account) {
-        return Err(refuse(format!(
+        return refuse(format!(
             "a \"Delete Job\" event from account {account:?}, neither the function's own ({}) \
              nor one of TRUSTED_ACCOUNTS",
             own.unwrap_or("unknown")
-        )));
+        ));
     }
-    let request = DeleteRequest::from_event(event.detail.to_string().as_bytes())?;
-    *ids = Some((request.project_id.to_string(), request.job_id.to_string()));
-    Ok(settle(deletion::delete_job(app, &request, budget, meter).await)?)
+    let request = Json::parse(event.detail.get().as_bytes())
+        .map_err(|e| ApiError::InvalidContent(format!("the detail is not valid JSON ({e})")))
+        .and_then(DeleteRequest::from_event_json);
+    match request {
+        Ok(request) => {
+            let budget = event_budget(app, context);
+            let result = deletion::delete_job(app, &request, budget, meter).await;
+            Handled::about(&request, Ending::of(result))
+        }
+        Err(refused) => Handled::new(Ending::Error(refused)),
+    }
 }
 
-/// An event this function must not honour: it deleted nothing, and fails with `reason`.
-fn refuse(reason: String) -> EventError {
+/// An event this function must not honour: it deletes nothing, and fails with `reason`.
+fn refuse(reason: String) -> Handled {
     tracing::warn!(reason, "event refused; nothing deleted");
-    EventError::Refused(reason)
+    Handled::new(Ending::Refused(reason))
 }

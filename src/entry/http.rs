@@ -8,14 +8,14 @@
 //! conversion, which panics on some malformed paths and base64 bodies.
 
 use super::auth::Caller;
-use super::summarise;
+use super::{Ending, Handled, summarise};
 use crate::app::App;
 use crate::budget::Budget;
 use crate::deletion::{self, Outcome};
 use crate::error::ApiError;
 use crate::job::Id;
 use crate::request::{DeleteRequest, MAX_BODY_BYTES};
-use crate::telemetry::{End, Entry, Meter};
+use crate::telemetry::{Entry, Meter};
 use base64::Engine as _;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use serde_json::{Value, json};
@@ -147,40 +147,38 @@ pub(super) async fn handle(app: &App, event: Value, context: &lambda_runtime::Co
         Some(config.time.http_budget),
     );
     let meter = Meter::new(Entry::Http, &context.request_id);
-    let mut request = None;
-    let result = match HttpCall::parse(event, &config.trust.project_claim) {
-        Ok(call) => serve(app, call, budget, &meter, &mut request).await,
-        Err(err) => Err(err),
+    let served = match HttpCall::parse(event, &config.trust.project_claim) {
+        Ok(call) => serve(app, call, budget, &meter).await,
+        Err(err) => Served { result: Err(err), request: None },
     };
-    let outcome = match &result {
-        Ok(Outcome::Deleted(_)) => "deleted",
-        Ok(Outcome::InProgress(_)) => "in_progress",
-        Err(err) if err.status() < 500 => "refused",
-        Err(_) => "failed",
+    let answer = Answer::of(&served.result);
+    let handled = match &served.request {
+        Some(request) => Handled::about(request, Ending::of(served.result)),
+        None => Handled::new(Ending::of(served.result)),
     };
-    let answer = answer(&result);
-    let end = End {
-        outcome,
-        status: answer["statusCode"].as_u64().map(|s| s as u16),
-        error_code: result.as_ref().err().map(ApiError::code),
-        error: result.as_ref().err().map(ToString::to_string),
-        project_id: request.as_ref().map(|r: &DeleteRequest| r.project_id.to_string()),
-        job_id: request.as_ref().map(|r| r.job_id.to_string()),
-        message_id: None,
+    summarise(app, &meter, &handled, |end| end.status = Some(answer.status));
+    answer.into_event()
+}
+
+/// What an HTTP request came to, and the request once it was found valid.
+struct Served {
+    result: Result<Outcome, ApiError>,
+    request: Option<DeleteRequest>,
+}
+
+async fn serve(app: &App, call: HttpCall, budget: Budget, meter: &Meter) -> Served {
+    let (request, caller) = match validate(app, &call) {
+        Ok(valid) => valid,
+        Err(err) => return Served { result: Err(err), request: None },
     };
-    summarise(app, &meter, end);
-    answer
+    tracing::info!(project_id = %request.project_id, job_id = %request.job_id, caller = ?caller,
+        "deleting job");
+    let result = deletion::delete_job(app, &request, budget, meter).await;
+    Served { result, request: Some(request) }
 }
 
 /// The checks in the order a caller expects: the route, the method, who is asking, then what.
-/// `validated` keeps the request once it passed them, for the summary.
-async fn serve(
-    app: &App,
-    call: HttpCall,
-    budget: Budget,
-    meter: &Meter,
-    validated: &mut Option<DeleteRequest>,
-) -> Result<Outcome, ApiError> {
+fn validate(app: &App, call: &HttpCall) -> Result<(DeleteRequest, Caller), ApiError> {
     let project_in_path = call.project_in_path()?;
     if call.method != "DELETE" {
         return Err(ApiError::MethodNotAllowed(call.method.clone()));
@@ -190,47 +188,60 @@ async fn serve(
         Id::parse(project_in_path).map_err(|err| ApiError::bad_id("project_id", err))?;
     caller.authorize(&project_id, &app.config.trust.principals)?;
     let request = DeleteRequest::from_http(project_id, &call.query_job_ids, &call.body()?)?;
-    tracing::info!(project_id = %request.project_id, job_id = %request.job_id, caller = ?caller, "deleting job");
-    let request = validated.insert(request);
-    deletion::delete_job(app, request, budget, meter).await
+    Ok((request, caller))
 }
 
-/// The RES envelope, in the response shape that both payload formats accept.
-fn answer(result: &Result<Outcome, ApiError>) -> Value {
-    let (status, envelope) = match result {
-        Ok(Outcome::Deleted(done)) => (
-            200,
-            json!({
-                "is_success": true,
-                "message": format!("Succeed to delete job {}.", done.job_id),
-                "job_id": done.job_id.as_str(),
-                "deleted_objects": done.objects,
-                "deleted_bytes": done.bytes,
-            }),
-        ),
-        // The rest goes on without the caller; the job's record now says `deleting`.
-        Ok(Outcome::InProgress(so_far)) => (
-            202,
-            json!({
-                "is_success": true,
-                "message": format!("Deletion of job {} is in progress.", so_far.job_id),
-                "job_id": so_far.job_id.as_str(),
-                "deleted_objects": so_far.objects,
-            }),
-        ),
-        Err(err) => (
-            err.status(),
-            json!({"is_success": false, "error_code": err.code(), "error_msg": err.to_string()}),
-        ),
-    };
-    let mut headers = json!({"content-type": "application/json"});
-    if matches!(result, Err(ApiError::MethodNotAllowed(_))) {
-        headers["allow"] = json!("DELETE");
+/// The answer: a status and the RES envelope.
+struct Answer {
+    status: u16,
+    envelope: Value,
+    /// A method other than DELETE was used: say which one is allowed.
+    allow_delete: bool,
+}
+
+impl Answer {
+    fn of(result: &Result<Outcome, ApiError>) -> Answer {
+        let (status, envelope) = match result {
+            Ok(Outcome::Deleted(done)) => (
+                200,
+                json!({
+                    "is_success": true,
+                    "message": format!("Succeed to delete job {}.", done.job_id),
+                    "job_id": done.job_id.as_str(),
+                    "deleted_objects": done.objects,
+                    "deleted_bytes": done.bytes,
+                }),
+            ),
+            // The rest goes on without the caller, carried by a hand-on already sent.
+            Ok(Outcome::InProgress(so_far)) => (
+                202,
+                json!({
+                    "is_success": true,
+                    "message": format!("Deletion of job {} is in progress.", so_far.job_id),
+                    "job_id": so_far.job_id.as_str(),
+                    "deleted_objects": so_far.objects,
+                }),
+            ),
+            Err(err) => (
+                err.status(),
+                json!({"is_success": false, "error_code": err.code(), "error_msg": err.to_string()}),
+            ),
+        };
+        let allow_delete = matches!(result, Err(ApiError::MethodNotAllowed(_)));
+        Answer { status, envelope, allow_delete }
     }
-    json!({
-        "statusCode": status,
-        "headers": headers,
-        "body": envelope.to_string(),
-        "isBase64Encoded": false,
-    })
+
+    /// The response shape that both payload formats accept.
+    fn into_event(self) -> Value {
+        let mut headers = json!({"content-type": "application/json"});
+        if self.allow_delete {
+            headers["allow"] = json!("DELETE");
+        }
+        json!({
+            "statusCode": self.status,
+            "headers": headers,
+            "body": self.envelope.to_string(),
+            "isBase64Encoded": false,
+        })
+    }
 }

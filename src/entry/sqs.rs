@@ -10,12 +10,12 @@
 //! hands the rest of its deletion on through the hand-on queue, as the HTTP entry does; a small
 //! one leaves its unused share to the messages after it.
 
-use super::{EventError, event_budget, settle, summarise};
+use super::{Ending, EventError, Handled, event_budget, summarise};
 use crate::app::App;
 use crate::budget::Budget;
 use crate::deletion::{self, HandOn, Resumed};
 use crate::request::DeleteRequest;
-use crate::telemetry::{End, Entry, Meter};
+use crate::telemetry::{Entry, Meter};
 use lambda_runtime::Context;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -47,76 +47,51 @@ pub(super) async fn handle(
     let mut failures = Vec::new();
     for (turn, message) in batch.records.into_iter().enumerate() {
         let meter = Meter::new(Entry::Sqs, &context.request_id);
-        let from_hand_on_queue = app.hand_on.as_ref().is_some_and(|q| q.is_source(&message.source));
-        let mut end = if budget.allows_new_work() {
-            let share = budget.share(messages - turn);
-            if from_hand_on_queue {
-                carry_on(app, &message.body, share, &meter).await
-            } else {
-                process(app, &message.body, share, &meter).await
-            }
-        } else {
+        let from_hand_on_queue =
+            app.hand_on.as_ref().is_some_and(|queue| queue.is_source(&message.source));
+        let handled = if !budget.allows_new_work() {
             // Only when the invocation began with too little time for the batch.
-            End {
-                outcome: "not_tried",
-                error: Some("no time was left for it".into()),
-                ..End::default()
-            }
+            Handled::new(Ending::NotTried)
+        } else if from_hand_on_queue {
+            carry_on(app, &message.body, budget.share(messages - turn), &meter).await
+        } else {
+            process(app, &message.body, budget.share(messages - turn), &meter).await
         };
-        if end.outcome == "not_tried" || end.is_refusal() || end.is_failure() {
+        if !handled.ending.is_done() {
             // Invalid requests go on failing until the dead-letter queue takes them; the
             // summary says why.
             failures.push(json!({"itemIdentifier": message.message_id}));
         }
-        end.message_id = Some(message.message_id);
-        summarise(app, &meter, end);
+        summarise(app, &meter, &handled, |end| end.message_id = Some(message.message_id));
     }
     Ok(json!({"batchItemFailures": failures}))
 }
 
 /// Deletes the job a message names, within its share of the budget.
-async fn process(app: &App, body: &str, budget: Budget, meter: &Meter) -> End {
-    let request = DeleteRequest::from_event(body.as_bytes());
-    let (project_id, job_id) = match &request {
-        Ok(r) => (Some(r.project_id.to_string()), Some(r.job_id.to_string())),
-        Err(_) => (None, None),
-    };
-    let result = match request {
-        Ok(request) => settle(deletion::delete_job(app, &request, budget, meter).await),
-        Err(refused) => Err(refused),
-    };
-    let end = super::event_end(&result.map_err(EventError::Failed));
-    End { project_id, job_id, ..end }
+async fn process(app: &App, body: &str, budget: Budget, meter: &Meter) -> Handled {
+    match DeleteRequest::from_event(body.as_bytes()) {
+        Ok(request) => {
+            let result = deletion::delete_job(app, &request, budget, meter).await;
+            Handled::about(&request, Ending::of(result))
+        }
+        Err(refused) => Handled::new(Ending::Error(refused)),
+    }
 }
 
 /// Carries on the deletion a hand-on names, within its share of the budget.
-async fn carry_on(app: &App, body: &str, budget: Budget, meter: &Meter) -> End {
+async fn carry_on(app: &App, body: &str, budget: Budget, meter: &Meter) -> Handled {
     let hand_on = match HandOn::parse(body.as_bytes()) {
         Ok(hand_on) => hand_on,
-        Err(err) => return super::event_end(&Err(EventError::Failed(err))),
+        Err(unreadable) => return Handled::new(Ending::Error(unreadable)),
     };
-    let request = &hand_on.request;
-    let (project_id, job_id) =
-        (Some(request.project_id.to_string()), Some(request.job_id.to_string()));
-    let end = match deletion::resume(app, &hand_on, budget, meter).await {
-        Ok(Resumed::JobGone) => End { outcome: "job_gone", ..End::default() },
-        Ok(Resumed::Refused(reason)) => End {
-            outcome: "refused",
-            error: Some(format!("hand-on refused, nothing deleted: {reason}")),
-            ..End::default()
-        },
-        Ok(Resumed::ChainStopped { hops }) => End {
-            outcome: "failed",
-            error: Some(format!(
-                "the deletion was handed on {hops} times, MAX_HOPS; the job stays deleting until \
-                 the request is sent again"
-            )),
-            ..End::default()
-        },
-        Ok(Resumed::Worked(outcome)) => {
-            super::event_end(&settle(Ok(outcome)).map_err(EventError::Failed))
+    let ending = match deletion::resume(app, &hand_on, budget, meter).await {
+        Ok(Resumed::JobGone) => Ending::JobGone,
+        Ok(Resumed::Refused(reason)) => {
+            Ending::Refused(format!("hand-on refused, nothing deleted: {reason}"))
         }
-        Err(err) => super::event_end(&Err(EventError::Failed(err))),
+        Ok(Resumed::ChainStopped { hops }) => Ending::ChainStopped { hops },
+        Ok(Resumed::Worked(outcome)) => Ending::of(Ok(outcome)),
+        Err(err) => Ending::of(Err(err)),
     };
-    End { project_id, job_id, ..end }
+    Handled::about(&hand_on.request, ending)
 }

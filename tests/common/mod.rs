@@ -312,18 +312,34 @@ pub fn context_with(left: Duration) -> Context {
     context
 }
 
+/// The event as the runtime hands it to the handler: its text.
+fn raw(event: &Value) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(event).expect("an event is JSON")
+}
+
 /// Invokes the handler with an event that is not an HTTP request, `left` before its deadline.
 pub async fn invoke_event(
     app: &App,
     event: Value,
     left: Duration,
 ) -> Result<Value, entry::EventError> {
-    entry::handle(app, LambdaEvent::new(event, context_with(left))).await
+    entry::handle(app, LambdaEvent::new(raw(&event), context_with(left))).await
+}
+
+/// Invokes the handler with an event given as its text (which may hold what a JSON value cannot,
+/// such as a member twice), `left` before its deadline.
+pub async fn invoke_text(
+    app: &App,
+    event: &str,
+    left: Duration,
+) -> Result<Value, entry::EventError> {
+    let raw = serde_json::value::RawValue::from_string(event.to_owned()).expect("JSON text");
+    entry::handle(app, LambdaEvent::new(raw, context_with(left))).await
 }
 
 /// Invokes the handler with a raw event; returns the HTTP status and the envelope.
 pub async fn invoke(app: &App, event: Value) -> (u16, Value) {
-    let answer = entry::handle(app, LambdaEvent::new(event, Context::default()))
+    let answer = entry::handle(app, LambdaEvent::new(raw(&event), Context::default()))
         .await
         .expect("an HTTP event always gets an answer");
     let status = answer["statusCode"].as_u64().expect("statusCode") as u16;

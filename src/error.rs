@@ -61,6 +61,19 @@ pub enum ApiError {
          nothing is reported deleted that was not, try again later."
     )]
     StoreUnavailable { job_id: String, reason: String },
+
+    #[error(
+        "The record of job {job_id} changed while it was being deleted (another invocation \
+         carries the deletion on, or the job was started again); nothing was handed on. Send \
+         the request again."
+    )]
+    JobChanged { job_id: String },
+
+    #[error(
+        "The deletion of job {job_id} needs more invocations than MAX_HOPS ({max_hops}) allows; \
+         the job stays deleting. Send the request again to go on."
+    )]
+    HandOnsExhausted { job_id: String, max_hops: u32 },
 }
 
 impl ApiError {
@@ -79,7 +92,9 @@ impl ApiError {
             | ApiError::StoreFailed { .. }
             | ApiError::RecordUnreadable { .. }
             | ApiError::HandOnUnreadable(_) => 500,
-            ApiError::StoreUnavailable { .. } => 503,
+            ApiError::StoreUnavailable { .. }
+            | ApiError::JobChanged { .. }
+            | ApiError::HandOnsExhausted { .. } => 503,
         }
     }
 
@@ -99,7 +114,9 @@ impl ApiError {
             | ApiError::StoreFailed { .. }
             | ApiError::RecordUnreadable { .. }
             | ApiError::HandOnUnreadable(_) => "res.5001",
-            ApiError::StoreUnavailable { .. } => "res.5003",
+            ApiError::StoreUnavailable { .. }
+            | ApiError::JobChanged { .. }
+            | ApiError::HandOnsExhausted { .. } => "res.5003",
         }
     }
 
@@ -120,6 +137,7 @@ impl ApiError {
             Fault::Refused => {
                 ApiError::StoreFailed { job_id, operation: err.operation, code: err.code }
             }
+            Fault::Changed => ApiError::JobChanged { job_id },
         }
     }
 

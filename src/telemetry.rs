@@ -22,7 +22,6 @@ pub enum Entry {
     Http,
     Sqs,
     EventBridge,
-    S3,
 }
 
 impl Entry {
@@ -31,7 +30,6 @@ impl Entry {
             Entry::Http => "http",
             Entry::Sqs => "sqs",
             Entry::EventBridge => "eventbridge",
-            Entry::S3 => "s3",
         }
     }
 }
@@ -236,6 +234,8 @@ pub enum Outcome {
     NotFound,
     /// A hand-on whose job an earlier invocation finished.
     JobGone,
+    /// A hand-on of a chain a later hand-on superseded.
+    Superseded,
     /// The caller's or sender's mistake, or a sender not trusted: nothing deleted.
     Refused,
     /// The store's or the function's failure.
@@ -251,6 +251,7 @@ impl Outcome {
             Outcome::InProgress => "in_progress",
             Outcome::NotFound => "not_found",
             Outcome::JobGone => "job_gone",
+            Outcome::Superseded => "superseded",
             Outcome::Refused => "refused",
             Outcome::Failed => "failed",
             Outcome::NotTried => "not_tried",

@@ -361,6 +361,11 @@ async fn config_roots_keep_each_project_to_its_own_sources() {
     }
     let (status, envelope) = invoke(&world.app, http_api_event(P1, P1, &aimed)).await;
     refused(&(status, envelope), 400, "res.1001");
+    // A path whose folder would be a whole root (p1's job named like the root) is no path
+    // under p1's root either.
+    let whole = body(P1, "etl", Some(&format!("s3://{}", world.configs.name)));
+    let answer = invoke(&world.app, http_api_event(P1, P1, &whole)).await;
+    refused(&answer, 400, "res.1001");
 
     // AND its own sources, under its root, go with the job
     let (answer, _) = ask(&world, Via::Http, &request_body(&seeded, PathIn::Request)).await;
@@ -374,6 +379,111 @@ async fn config_roots_keep_each_project_to_its_own_sources() {
         0,
         "refused, nothing deleted",
     );
+}
+
+#[tokio::test]
+async fn a_record_rewritten_during_a_deletion_is_neither_deleted_nor_marked_over() {
+    let _heavy = common::heavy().await;
+    // GIVEN jobs on a store that honours writes and deletes conditional on an ETag (moto), one
+    // small and one too large for one invocation, and a store slow enough to run the job again
+    // under the same id while each is being deleted
+    for (objects, case) in [(50, "the final delete"), (4_000, "the mark before the hand-on")] {
+        let stall =
+            Fault::new(Match::DeleteObjects, Action::Stall(Duration::from_secs(2))).times(1);
+        let settings = Settings { delay: Duration::ZERO, faults: vec![stall] };
+        let budget = if objects > 1_000 { "1500" } else { "8000" };
+        let env = [("HTTP_BUDGET_MS", budget), ("DEADLINE_MARGIN_MS", "1000")];
+        let (world, proxy) = World::on_moto_behind_proxy("rewritten", settings, &env).await;
+        proxy.set_write_limit(Some(1_000));
+        world.jobs.seed_job("", &JobSpec::new(P1, JOB).objects(objects, 4)).await;
+
+        // WHEN the job is deleted, and meanwhile run again: its record rewritten `running`
+        let app = world.app.clone();
+        let call = tokio::spawn(async move {
+            invoke(&app, http_api_event(P1, P1, &body(JOB, "etl", None))).await
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let running = json!({"job_id": JOB, "type": "etl", "status": "running", "run": 2});
+        world.jobs.put(RECORD, running.to_string()).await;
+        let answer = call.await.unwrap();
+
+        // THEN the deletion ends without touching the new run's record (503: the job changed),
+        // and no hand-on goes on deleting it
+        refused(&answer, 503, "res.5003");
+        let record: Value = serde_json::from_slice(&world.jobs.get(RECORD).await.unwrap()).unwrap();
+        assert_eq!(record, running, "{case}");
+        assert_eq!(world.hand_ons.pending().await, 0, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn resends_and_duplicate_deliveries_leave_one_chain_working() {
+    let _heavy = common::heavy().await;
+    // GIVEN a deletion in progress: 202, one hand-on in the queue
+    let (world, s3, _sqs) = world("onechain", &[]).await;
+    s3.set_write_limit(Some(CHAOS_STORE_RATE));
+    world.jobs.seed_job("", &JobSpec::new(P1, JOB).objects(8_000, 4)).await;
+    let request = body(JOB, "etl", None);
+    assert_eq!(ask(&world, Via::Http, &request).await.0, Answer::InProgress);
+
+    // WHEN the caller sends the request again three times, and one hand-on is delivered twice
+    for _ in 0..3 {
+        assert_eq!(ask(&world, Via::Http, &request).await.0, Answer::InProgress);
+    }
+    let latest = world.hand_ons.peek().await;
+    let copy = world.hand_ons.event(&[("copy", latest.last().unwrap().to_string())]);
+    invoke_event(&world.app, copy, EVENT_LEFT).await.unwrap();
+
+    // THEN of every hand-on in the queue, one goes on working; the others are superseded and
+    // do nothing, so one chain carries the job to its end
+    let mut working = 0;
+    while let Some(delivery) = world.hand_ons.deliver(&world.app, EVENT_LEFT).await {
+        assert!(!delivery.failed, "{:?} {}", delivery.result, world.last_summary());
+        match world.last_summary()["outcome"].as_str() {
+            Some("in_progress" | "deleted") => working += 1,
+            Some("superseded" | "job_gone") => {}
+            other => panic!("{other:?}"),
+        }
+        let live = world.hand_ons.pending().await;
+        assert!(live <= 4, "{live} hand-ons pending: chains multiply");
+    }
+    assert!(working >= 1 && world.jobs.get(RECORD).await.is_none());
+    let summaries = world.summaries();
+    let superseded = summaries.iter().filter(|l| l["outcome"] == "superseded").count();
+    assert!(superseded >= 3, "{superseded} superseded: resends and the copy each forked a chain");
+}
+
+#[tokio::test]
+async fn a_chain_that_would_pass_max_hops_is_not_handed_on() {
+    // GIVEN MAX_HOPS=1 (no hand-on at all) and a job too large for one invocation
+    let (world, _s3, _sqs) = world("maxhops1", &[("MAX_HOPS", "1")]).await;
+    world.jobs.seed_job("", &JobSpec::new(P1, JOB).objects(6_000, 4)).await;
+
+    // WHEN it is deleted through the API
+    let (answer, _) = ask(&world, Via::Http, &body(JOB, "etl", None)).await;
+
+    // THEN the answer is 503, naming MAX_HOPS, not a 202 whose hand-on would be stopped on arrival
+    assert_eq!(answer, Answer::Failed("res.5003".into()));
+    assert!(world.last_summary()["error"].as_str().unwrap().contains("MAX_HOPS"));
+    assert_eq!(world.hand_ons.pending().await, 0);
+    assert!(world.jobs.get(RECORD).await.is_some());
+}
+
+#[tokio::test]
+async fn a_recorded_path_the_function_may_not_delete_is_not_blamed_on_the_caller() {
+    // GIVEN a job whose record names a bucket the function may not delete from
+    let (world, _s3, _sqs) = world("recordbad", &[]).await;
+    let spec = JobSpec::new(P1, JOB).config_load_path("s3://not-allowed/p1/sources");
+    let job = world.jobs.seed_job("", &spec).await;
+
+    // WHEN the caller, who names no path, asks to delete it
+    let (status, envelope) =
+        invoke(&world.app, http_api_event(P1, P1, &body(JOB, "etl", None))).await;
+
+    // THEN the answer is the record's fault (500 res.5001), and nothing is deleted
+    let message = refused(&(status, envelope), 500, "res.5001");
+    assert!(message.contains("record") && message.contains("not-allowed"), "{message}");
+    assert_eq!(world.jobs.keys().await, job);
 }
 
 // ---- The stall matrix ---------------------------------------------------------------------

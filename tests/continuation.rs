@@ -177,7 +177,7 @@ async fn a_hand_on_whose_job_is_gone_is_done_and_one_from_another_queue_is_a_req
     let (world, _proxy) = world("orphan").await;
     let hand_on = json!({
         "request": {"project_id": "p1", "job_id": "big", "type": "ranking"},
-        "deleted_objects": 5, "deleted_bytes": 50, "hops": 1
+        "chain": "c0ffee", "deleted_objects": 5, "deleted_bytes": 50, "hops": 1
     });
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
     let event = world.hand_ons.event(&[("m1", hand_on.to_string())]);

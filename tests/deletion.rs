@@ -187,6 +187,12 @@ async fn configuration_sources_in_the_job_bucket_outside_the_jobs_area_are_delet
     world.jobs.put("config/abcd/config.json", "{}").await;
     let before = world.jobs.keys().await;
     let path = format!("s3://{}/config/", world.jobs.name);
+    // Only where CONFIG_BUCKETS lists the job bucket, as the function's policy then covers it.
+    let event = http_api_event(P1, P1, &body("abc", "etl", Some(&path)));
+    let message = assert_refused_untouched(&world, event, 400, "res.1001").await;
+    assert!(message.contains("CONFIG_BUCKETS"), "{message}");
+    let buckets = format!("{},{}", world.configs.name, world.jobs.name);
+    let world = world.reconfigured(&[("CONFIG_BUCKETS", buckets.as_str())]).await;
     let (status, envelope) =
         invoke(&world.app, http_api_event(P1, P1, &body("abc", "etl", Some(&path)))).await;
     assert_eq!(status, 200, "{envelope}");

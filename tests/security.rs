@@ -20,6 +20,9 @@ const EVENT: Duration = Duration::from_secs(60);
 /// The account the tests' function runs in (`common::FUNCTION_ARN`).
 const OWN_ACCOUNT: &str = "123456789012";
 
+/// The chain the records of jobs being deleted name, and the hand-ons below carry.
+const CHAIN: &str = "c0ffee";
+
 /// A hand-on as the function sends it, for `project`'s job `job`.
 fn hand_on(project: &str, job: &str, config_path: Option<&str>, hops: u32) -> String {
     let mut request =
@@ -27,7 +30,8 @@ fn hand_on(project: &str, job: &str, config_path: Option<&str>, hops: u32) -> St
     if let Some(path) = config_path {
         request["offline_platform"]["config_load_path"] = path.into();
     }
-    json!({"request": request, "deleted_objects": 0, "deleted_bytes": 0, "hops": hops}).to_string()
+    let hand_on = json!({"request": request, "chain": CHAIN, "deleted_objects": 0, "deleted_bytes": 0, "hops": hops});
+    hand_on.to_string()
 }
 
 /// An EventBridge "Delete Job" for `project`'s job `job`.
@@ -71,9 +75,8 @@ async fn whoever_may_write_the_bucket_can_neither_start_nor_steer_a_deletion() {
     let cfg = format!("s3://{}", world.configs.name);
     let victim = world.jobs.seed_job("", &JobSpec::new("p2", "victim").objects(40, 4)).await;
     let own_path = format!("{cfg}/p1-sources");
-    let deleting =
-        JobSpec::new("p1", "j").status("deleting").config_load_path(&own_path).objects(10, 2);
-    let job = world.jobs.seed_job("", &deleting).await;
+    let deleting = JobSpec::new("p1", "j").status("deleting").config_load_path(&own_path);
+    let job = world.jobs.seed_job("", &deleting.deletion_chain(CHAIN).objects(10, 2)).await;
     let other_tenant = "p2-sources/j/config.json";
     world.configs.put(other_tenant, "{}").await;
     let mut victims = victim.clone();

@@ -14,6 +14,9 @@ use serde_json::json;
 pub struct HandOn {
     /// The request, with the configuration path being deleted.
     pub request: DeleteRequest,
+    /// The chain this hand-on belongs to, as the job's record names it when it was sent: a
+    /// hand-on whose chain the record no longer names has been superseded.
+    pub chain: String,
     /// Objects and bytes deleted by the invocations before.
     pub deleted_objects: u64,
     pub deleted_bytes: u64,
@@ -21,10 +24,21 @@ pub struct HandOn {
     pub hops: u32,
 }
 
+/// A new chain's id: 128 random bits in hex. The standard library's hasher keys are random per
+/// process and per call, which is randomness enough to tell concurrent chains apart.
+pub(super) fn new_chain() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let seed = nanos.map_or(0, |d| d.as_nanos());
+    let [a, b] = [RandomState::new().hash_one(seed), RandomState::new().hash_one(!seed)];
+    format!("{a:016x}{b:016x}")
+}
+
 impl HandOn {
     pub fn to_body(&self) -> String {
         json!({
             "request": self.request.to_event(),
+            "chain": self.chain,
             "deleted_objects": self.deleted_objects,
             "deleted_bytes": self.deleted_bytes,
             "hops": self.hops,
@@ -40,8 +54,8 @@ impl HandOn {
         let Json::Object(members) = json else {
             return Err(unreadable(format!("expected an object, found {}", json.kind())));
         };
-        let mut fields: [Option<Json>; 4] = Default::default();
-        const NAMES: [&str; 4] = ["request", "deleted_objects", "deleted_bytes", "hops"];
+        let mut fields: [Option<Json>; 5] = Default::default();
+        const NAMES: [&str; 5] = ["request", "chain", "deleted_objects", "deleted_bytes", "hops"];
         for (name, value) in members {
             let slot = NAMES.iter().position(|n| *n == name).map(|at| &mut fields[at]);
             match slot {
@@ -50,7 +64,7 @@ impl HandOn {
                 None => return Err(unreadable(format!("{name} is not part of a hand-on"))),
             }
         }
-        let [request, objects, bytes, hops] = fields;
+        let [request, chain, objects, bytes, hops] = fields;
         let count = |name: &str, value: Option<Json>| match value {
             Some(Json::Number(n)) => {
                 n.as_u64().ok_or_else(|| unreadable(format!("{name} is not a count")))
@@ -58,7 +72,11 @@ impl HandOn {
             _ => Err(unreadable(format!("{name} is not a count"))),
         };
         let request = request.ok_or_else(|| unreadable("it carries no request".into()))?;
+        let Some(Json::String(chain)) = chain else {
+            return Err(unreadable("its chain is not a string".into()));
+        };
         Ok(HandOn {
+            chain,
             request: DeleteRequest::from_event_json(request)
                 .map_err(|e| unreadable(e.to_string()))?,
             deleted_objects: count("deleted_objects", objects)?,
@@ -77,11 +95,19 @@ mod tests {
         let body = br#"{"project_id":"p1","job_id":"j1","type":"etl","offline_platform":{"config_load_path":"s3://cfg/x"}}"#;
         let hand_on = HandOn {
             request: DeleteRequest::from_event(body).unwrap(),
+            chain: "c0ffee".into(),
             deleted_objects: 12_000,
             deleted_bytes: 1 << 33,
             hops: 3,
         };
         assert_eq!(HandOn::parse(hand_on.to_body().as_bytes()).unwrap(), hand_on);
+    }
+
+    #[test]
+    fn chains_are_told_apart() {
+        let chains: std::collections::HashSet<String> = (0..1000).map(|_| new_chain()).collect();
+        assert_eq!(chains.len(), 1000);
+        assert!(chains.iter().all(|c| c.len() == 32));
     }
 
     #[test]
@@ -91,11 +117,13 @@ mod tests {
             "{".to_owned(),
             "[]".to_owned(),
             r#"{"request":{"job_id":"j"},"deleted_objects":0,"deleted_bytes":0,"hops":0}"#.into(),
-            format!(r#"{{"request":{request},"deleted_objects":-1,"deleted_bytes":0,"hops":0}}"#),
-            format!(r#"{{"request":{request},"deleted_objects":0,"deleted_bytes":0}}"#),
-            format!(r#"{{"request":{request},"deleted_objects":0,"deleted_bytes":0,"hops":0,"hops":9}}"#),
-            format!(r#"{{"request":{request},"deleted_objects":0,"deleted_bytes":0,"hops":0,"x":1}}"#),
-            r#"{"request":{"project_id":"p","project_id":"q","job_id":"j","type":"ranking"},"deleted_objects":0,"deleted_bytes":0,"hops":0}"#.into(),
+            format!(r#"{{"request":{request},"chain":"c","deleted_objects":-1,"deleted_bytes":0,"hops":0}}"#),
+            format!(r#"{{"request":{request},"chain":"c","deleted_objects":0,"deleted_bytes":0}}"#),
+            format!(r#"{{"request":{request},"deleted_objects":0,"deleted_bytes":0,"hops":0}}"#),
+            format!(r#"{{"request":{request},"chain":7,"deleted_objects":0,"deleted_bytes":0,"hops":0}}"#),
+            format!(r#"{{"request":{request},"chain":"c","deleted_objects":0,"deleted_bytes":0,"hops":0,"hops":9}}"#),
+            format!(r#"{{"request":{request},"chain":"c","deleted_objects":0,"deleted_bytes":0,"hops":0,"x":1}}"#),
+            r#"{"request":{"project_id":"p","project_id":"q","job_id":"j","type":"ranking"},"chain":"c","deleted_objects":0,"deleted_bytes":0,"hops":0}"#.into(),
         ] {
             let err = HandOn::parse(body.as_bytes()).unwrap_err();
             assert_eq!(err.code(), "res.5001", "{body}");

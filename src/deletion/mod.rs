@@ -34,7 +34,7 @@ use crate::job::Id;
 use crate::job::layout::JobLayout;
 use crate::request::DeleteRequest;
 use crate::s3_names::Folder;
-use crate::store::{Report, Store, StoreError};
+use crate::store::{Report, Small, Store, StoreError};
 use crate::telemetry::{Meter, with_progress};
 use record::{JobRecord, printable};
 use tokio::time::{Instant, timeout_at};
@@ -61,6 +61,9 @@ pub enum Outcome {
 pub enum Resumed {
     /// The job's record is gone: an earlier invocation finished the deletion.
     JobGone,
+    /// The job's record names another chain: a later hand-on (a resend's, or a duplicate's
+    /// sibling) carries the deletion now, and this one has nothing to do.
+    Superseded,
     /// The job's record does not say `deleting`, or names another configuration path, or
     /// another type (the reason says which): nothing was deleted.
     Refused(String),
@@ -106,6 +109,11 @@ pub async fn resume(
             "hand-on refused; nothing deleted");
         return Ok(Resumed::Refused(reason));
     }
+    if job.record.chain.as_deref() != Some(hand_on.chain.as_str()) {
+        tracing::info!(project_id = %request.project_id, job_id = %request.job_id,
+            chain = hand_on.chain, "hand-on superseded by a later one; nothing to do");
+        return Ok(Resumed::Superseded);
+    }
     if hand_on.hops >= app.config.hand_on.max_hops {
         tracing::error!(project_id = %request.project_id, job_id = %request.job_id,
             hops = hand_on.hops, max_hops = app.config.hand_on.max_hops,
@@ -119,8 +127,9 @@ pub async fn resume(
 struct Job {
     layout: JobLayout,
     record: JobRecord,
-    /// The record as read, to mark it `deleting` with every other field kept.
-    record_bytes: Vec<u8>,
+    /// The record as read, to mark it `deleting` with every other field kept, and its ETag:
+    /// the record is marked, and deleted, only if it is still the one read.
+    record_read: Small,
 }
 
 impl Job {
@@ -149,7 +158,7 @@ impl Job {
             );
             record
         };
-        let record_bytes = within(budget.cut_at, job_id, "read the job's record", read)
+        let record_read = within(budget.cut_at, job_id, "read the job's record", read)
             .await?
             .ok_or_else(|| {
                 ApiError::NotFound(format!(
@@ -157,8 +166,8 @@ impl Job {
                     request.project_id
                 ))
             })?;
-        let record = JobRecord::parse(&record_bytes, job_id)?;
-        Ok(Job { layout, record, record_bytes })
+        let record = JobRecord::parse(&record_read.bytes, job_id)?;
+        Ok(Job { layout, record, record_read })
     }
 
     /// Whether a hand-on of `request` may resume this job: only while its record says
@@ -190,8 +199,18 @@ impl Job {
         let (store, config) = (&app.store, &app.config);
         let job_id = &request.job_id;
         let config_path = self.record.config_path(request)?;
-        let config_folder =
-            config_path.map(|path| self.layout.config_folder(config, path)).transpose()?;
+        let config_folder = (config_path.map(|path| self.layout.config_folder(config, path)))
+            .transpose()
+            .map_err(|refused| match request.config_load_path() {
+                // The record alone names it: not the caller's to answer for.
+                None => ApiError::RecordUnreadable {
+                    job_id: job_id.to_string(),
+                    reason: format!(
+                        "it names a configuration path the function may not delete: {refused}"
+                    ),
+                },
+                Some(_) => refused,
+            })?;
 
         let deleting = self.delete_contents(store, config_folder.as_ref(), budget, meter);
         let ids = (request.project_id.as_str(), job_id.as_str());
@@ -215,11 +234,17 @@ impl Job {
                     reason: "nothing could be deleted within the time budget".into(),
                 });
             }
+            let hops = resumed.map_or(0, |h| h.hops) + 1;
+            let max_hops = config.hand_on.max_hops;
+            if hops >= max_hops {
+                return Err(ApiError::HandOnsExhausted { job_id: job_id.to_string(), max_hops });
+            }
             let hand_on = HandOn {
                 request: request.with_config_load_path(config_path),
+                chain: hand_on::new_chain(),
                 deleted_objects: progress.objects,
                 deleted_bytes: progress.bytes,
-                hops: resumed.map_or(0, |h| h.hops) + 1,
+                hops,
             };
             self.hand_on(app, &hand_on, budget).await?;
             meter.handed_on();
@@ -229,10 +254,10 @@ impl Job {
             return Ok(Outcome::InProgress(progress));
         }
 
-        let bucket = &self.layout.data.bucket;
-        let finished = store.delete_object(bucket, &self.layout.record_key);
+        let (bucket, read) = (&self.layout.data.bucket, &self.record_read);
+        let finished = store.delete_object(bucket, &self.layout.record_key, read.etag.as_deref());
         within(budget.answer_by, job_id, "delete the job's record", finished).await?;
-        let record_bytes = self.record_bytes.len() as u64;
+        let record_bytes = read.bytes.len() as u64;
         meter.deleted(1, record_bytes);
         progress.objects += 1;
         progress.bytes += record_bytes;
@@ -261,8 +286,12 @@ impl Job {
         report
     }
 
-    /// Marks the record `deleting`, bound to the configuration path being deleted, then sends
-    /// the hand-on, whose message invokes the function again. Both within the answer's time.
+    /// Marks the record `deleting`, bound to the configuration path being deleted and to the
+    /// hand-on's chain, then sends the hand-on, whose message invokes the function again. Both
+    /// within the answer's time. The mark is made only over the record as read: a record
+    /// rewritten meanwhile (the job started again, or another invocation's hand-on) is left as
+    /// it is. A hand-on that cannot be sent puts the record back as it was read, so that the
+    /// chain it named before, if any, still carries the job.
     async fn hand_on(&self, app: &App, hand_on: &HandOn, budget: Budget) -> Result<(), ApiError> {
         let job_id = &hand_on.request.job_id;
         let Some(queue) = &app.hand_on else {
@@ -273,30 +302,43 @@ impl Job {
                     .into(),
             });
         };
-        let config_path = hand_on.request.config_load_path();
-        let unbound = self.record.config_load_path.as_ref() != config_path;
-        if !self.record.is_deleting() || unbound {
-            let marked =
-                JobRecord::marked_deleting(&self.record_bytes, config_path).ok_or_else(|| {
-                    ApiError::RecordUnreadable {
-                        job_id: job_id.to_string(),
-                        reason: "it cannot be marked deleting".into(),
-                    }
-                })?;
-            let mark = self.mark(&app.store, marked);
+        let read = &self.record_read;
+        let marked = JobRecord::marked_deleting(
+            &read.bytes,
+            hand_on.request.config_load_path(),
+            &hand_on.chain,
+        )
+        .ok_or_else(|| ApiError::RecordUnreadable {
+            job_id: job_id.to_string(),
+            reason: "it cannot be marked deleting".into(),
+        })?;
+        let mark = self.write_record(&app.store, marked, read.etag.as_deref());
+        let marked_etag =
             within(budget.answer_by, job_id, "mark the job's record deleting", mark).await?;
-        }
-        match timeout_at(budget.answer_by, queue.send(hand_on.to_body())).await {
+        let sent = match timeout_at(budget.answer_by, queue.send(hand_on.to_body())).await {
             Ok(sent) => sent.map_err(|err| ApiError::from_queue(job_id, err)),
             Err(_) => Err(ApiError::StoreUnavailable {
                 job_id: job_id.to_string(),
                 reason: "no answer in time to hand the deletion on".into(),
             }),
+        };
+        if sent.is_err() {
+            let restore = self.write_record(&app.store, read.bytes.clone(), marked_etag.as_deref());
+            if let Err(err) = within(budget.answer_by, job_id, "put the record back", restore).await
+            {
+                tracing::warn!(job_id = %job_id, error = %err, "the record stays marked");
+            }
         }
+        sent
     }
 
-    async fn mark(&self, store: &Store, marked: Vec<u8>) -> Result<(), StoreError> {
-        store.put_json(&self.layout.data.bucket, &self.layout.record_key, marked).await
+    async fn write_record(
+        &self,
+        store: &Store,
+        body: Vec<u8>,
+        if_match: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        store.put_json(&self.layout.data.bucket, &self.layout.record_key, body, if_match).await
     }
 }
 

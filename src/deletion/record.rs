@@ -4,6 +4,7 @@
 use crate::error::ApiError;
 use crate::job::{Id, JobType};
 use crate::request::DeleteRequest;
+use crate::request::strict_json::Json;
 use crate::s3_names::S3Path;
 use serde_json::{Map, Value};
 
@@ -17,30 +18,52 @@ pub(super) struct JobRecord {
     pub(super) status: String,
     /// Where the job's configuration sources are, when the record says.
     pub(super) config_load_path: Option<S3Path>,
+    /// The chain of hand-ons now carrying the deletion: the one its last hand-on started.
+    pub(super) chain: Option<String>,
 }
 
+/// The record's field that names the chain of hand-ons carrying its deletion.
+const CHAIN: &str = "deletion_chain";
+
 impl JobRecord {
-    /// A record is a JSON object with `type` and `status` strings, and `config_load_path`
-    /// absent, `null`, empty or an `s3://` path; anything else is unreadable.
+    /// A record is a JSON object with `type` and `status` strings, `config_load_path` absent,
+    /// `null`, empty or an `s3://` path, and none of these given twice; anything else is
+    /// unreadable.
     pub(super) fn parse(bytes: &[u8], job_id: &Id) -> Result<JobRecord, ApiError> {
         let unreadable =
             |reason: String| ApiError::RecordUnreadable { job_id: job_id.to_string(), reason };
-        let fields: Map<String, Value> = serde_json::from_slice(bytes)
-            .map_err(|e| unreadable(format!("not a JSON object: {e}")))?;
-        let text = |name: &str| match fields.get(name) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            _ => Err(unreadable(format!("its {name} is not a string"))),
+        let json = Json::parse(bytes).map_err(|e| unreadable(format!("not JSON: {e}")))?;
+        let Json::Object(members) = json else {
+            return Err(unreadable(format!("not a JSON object but {}", json.kind())));
         };
-        let config_load_path = match fields.get("config_load_path") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(path)) if path.is_empty() => None,
-            Some(Value::String(path)) => Some(
-                S3Path::parse(path)
+        let read = |name: &str| -> Result<Option<Json>, ApiError> {
+            let mut values = members.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone());
+            let first = values.next();
+            match values.next() {
+                Some(_) => Err(unreadable(format!("its {name} is given twice"))),
+                None => Ok(first.filter(|v| *v != Json::Null)),
+            }
+        };
+        let text = |name: &str| match read(name)? {
+            Some(Json::String(s)) => Ok(Some(s)),
+            None => Ok(None),
+            Some(_) => Err(unreadable(format!("its {name} is not a string"))),
+        };
+        let required = |value: Option<String>, name: &str| {
+            value.ok_or_else(|| unreadable(format!("its {name} is not a string")))
+        };
+        let job_type = required(text("type")?, "type")?;
+        let status = required(text("status")?, "status")?;
+        let config_load_path = match text("config_load_path")? {
+            None => None,
+            Some(path) if path.is_empty() => None,
+            Some(path) => Some(
+                S3Path::parse(&path)
                     .map_err(|e| unreadable(format!("its config_load_path: {e}")))?,
             ),
-            Some(_) => return Err(unreadable("its config_load_path is not a string".into())),
         };
-        Ok(JobRecord { job_type: text("type")?, status: text("status")?, config_load_path })
+        let chain = text(CHAIN)?;
+        Ok(JobRecord { job_type, status, config_load_path, chain })
     }
 
     pub(super) fn is_deleting(&self) -> bool {
@@ -91,15 +114,21 @@ impl JobRecord {
         }
     }
 
-    /// The record's bytes with its status set to `deleting` and its `config_load_path` to the
+    /// The record's bytes with its status set to `deleting`, its `config_load_path` to the
     /// configuration path being deleted, if there is one (a record that names another path never
-    /// gets this far: [`JobRecord::config_path`] refuses it); every other field kept.
-    pub(super) fn marked_deleting(bytes: &[u8], config_path: Option<&S3Path>) -> Option<Vec<u8>> {
+    /// gets this far: [`JobRecord::config_path`] refuses it), and the chain of hand-ons that now
+    /// carries the deletion; every other field kept.
+    pub(super) fn marked_deleting(
+        bytes: &[u8],
+        config_path: Option<&S3Path>,
+        chain: &str,
+    ) -> Option<Vec<u8>> {
         let mut record: Map<String, Value> = serde_json::from_slice(bytes).ok()?;
         record.insert("status".into(), DELETING.into());
         if let Some(path) = config_path {
             record.insert("config_load_path".into(), path.to_string().into());
         }
+        record.insert(CHAIN.into(), chain.into());
         serde_json::to_vec(&record).ok()
     }
 }
@@ -194,24 +223,26 @@ mod tests {
     fn marking_a_record_deleting_keeps_its_other_fields_and_binds_the_path() {
         let bytes = br#"{"job_id":"j1","type":"etl","status":"failed","n":[1]}"#;
         let marked: serde_json::Value =
-            serde_json::from_slice(&JobRecord::marked_deleting(bytes, None).unwrap()).unwrap();
+            serde_json::from_slice(&JobRecord::marked_deleting(bytes, None, "c1").unwrap())
+                .unwrap();
         assert_eq!(
             marked,
-            serde_json::json!({"job_id":"j1","type":"etl","status":"deleting","n":[1]})
+            serde_json::json!({"job_id":"j1","type":"etl","status":"deleting","n":[1],"deletion_chain":"c1"})
         );
         let path = S3Path { bucket: "cfg".into(), prefix: "a".into() };
         let marked: serde_json::Value =
-            serde_json::from_slice(&JobRecord::marked_deleting(bytes, Some(&path)).unwrap())
+            serde_json::from_slice(&JobRecord::marked_deleting(bytes, Some(&path), "c1").unwrap())
                 .unwrap();
         assert_eq!(marked["config_load_path"], "s3://cfg/a");
         assert_eq!(record(&marked.to_string()).unwrap().config_load_path, Some(path.clone()));
         // A record whose path is empty or null gets the path being deleted.
         for empty in [r#""""#, "null"] {
             let bytes = format!(r#"{{"type":"etl","status":"failed","config_load_path":{empty}}}"#);
-            let marked = JobRecord::marked_deleting(bytes.as_bytes(), Some(&path)).unwrap();
+            let marked = JobRecord::marked_deleting(bytes.as_bytes(), Some(&path), "c2").unwrap();
             let marked = record(std::str::from_utf8(&marked).unwrap()).unwrap();
             assert_eq!(marked.config_load_path.as_ref(), Some(&path), "{empty}");
             assert!(marked.is_deleting());
+            assert_eq!(marked.chain.as_deref(), Some("c2"));
         }
     }
 
@@ -224,6 +255,8 @@ mod tests {
             r#""etl""#,
             r#"{"type":"etl"}"#,
             r#"{"type":"etl","status":null}"#,
+            r#"{"type":"etl","status":"failed","status":"running"}"#,
+            r#"{"type":"etl","status":"failed","config_load_path":"s3://a/b","config_load_path":"s3://c/d"}"#,
             r#"{"type":1,"status":"failed"}"#,
             r#"{"type":"etl","status":"failed","config_load_path":"/not/s3"}"#,
             r#"{"type":"etl","status":"failed","config_load_path":7}"#,

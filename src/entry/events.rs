@@ -56,6 +56,7 @@ pub(super) async fn eventbridge(
         })),
         Ending::NotFound(err) => Ok(json!({"outcome": "not_found", "message": err.to_string()})),
         Ending::JobGone => Ok(json!({"outcome": "job_gone"})),
+        Ending::Superseded => Ok(json!({"outcome": "superseded"})),
         Ending::Error(err) => Err(EventError::Failed(err)),
         Ending::Refused(reason) => Err(EventError::Refused(reason)),
         ending @ (Ending::ChainStopped { .. } | Ending::NotTried) => {

@@ -90,6 +90,8 @@ enum Ending {
     NotFound(ApiError),
     /// A hand-on whose job an earlier invocation finished.
     JobGone,
+    /// A hand-on of a chain that a later hand-on superseded: the job is carried on by that one.
+    Superseded,
     /// The request, or the store, said no: refused (4xx) or failed (5xx) by its status.
     Error(ApiError),
     /// An event that must not be honoured, or a hand-on that the job's record does not back:
@@ -114,9 +116,11 @@ impl Ending {
     /// Whether an event's deletion is done: the job is deleted, carried on, or gone.
     fn is_done(&self) -> bool {
         match self {
-            Ending::Deleted(_) | Ending::InProgress(_) | Ending::NotFound(_) | Ending::JobGone => {
-                true
-            }
+            Ending::Deleted(_)
+            | Ending::InProgress(_)
+            | Ending::NotFound(_)
+            | Ending::JobGone
+            | Ending::Superseded => true,
             Ending::Error(_)
             | Ending::Refused(_)
             | Ending::ChainStopped { .. }
@@ -143,6 +147,7 @@ impl Ending {
             Ending::InProgress(_) => End::new(telemetry::Outcome::InProgress),
             Ending::NotFound(_) => End::new(telemetry::Outcome::NotFound),
             Ending::JobGone => End::new(telemetry::Outcome::JobGone),
+            Ending::Superseded => End::new(telemetry::Outcome::Superseded),
             Ending::Error(err) => failed(err),
             Ending::Refused(reason) => with_reason(telemetry::Outcome::Refused, reason.clone()),
             Ending::ChainStopped { hops } => with_reason(

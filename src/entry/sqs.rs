@@ -86,6 +86,7 @@ async fn carry_on(app: &App, body: &str, budget: Budget, meter: &Meter) -> Handl
     };
     let ending = match deletion::resume(app, &hand_on, budget, meter).await {
         Ok(Resumed::JobGone) => Ending::JobGone,
+        Ok(Resumed::Superseded) => Ending::Superseded,
         Ok(Resumed::Refused(reason)) => {
             Ending::Refused(format!("hand-on refused, nothing deleted: {reason}"))
         }

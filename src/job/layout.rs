@@ -41,56 +41,52 @@ impl JobLayout {
 
     /// The folder of the job's configuration sources, `{config_load_path}/{job_id}/`.
     ///
-    /// It must be in `JOB_BUCKET` or a bucket of `CONFIG_BUCKETS`. In `JOB_BUCKET` it must stay out
-    /// of the jobs area (`JOB_PREFIX` and below), where a chosen path could otherwise reach another
-    /// job or project (`{JOB_PREFIX}p2/jobs/j9` + `/{job_id}/`), unless it lies inside this job.
-    /// When `CONFIG_ROOTS` is set, it must also lie under one of the roots of the job's project
-    /// (or inside the job itself).
+    /// Inside the job itself it is always allowed. Anywhere else it must be in a bucket of
+    /// `CONFIG_BUCKETS` (the buckets the function's policy lets it delete from; `JOB_BUCKET` too
+    /// when listed there), and in `JOB_BUCKET` out of the jobs area (`JOB_PREFIX` and below), where
+    /// a chosen path could otherwise reach another job or project (`{JOB_PREFIX}p2/jobs/j9` +
+    /// `/{job_id}/`). When `CONFIG_ROOTS` is set, the path itself must lie under one of the roots
+    /// of the job's project, so that the folder is always strictly inside a root, never one.
     pub fn config_folder(&self, config: &Config, path: &S3Path) -> Result<Folder, ApiError> {
         const PARAM: &str = "offline_platform.config_load_path";
-        let job_id = &self.job_id;
-        let bucket = &path.bucket;
-        if *bucket != config.places.job_bucket && !config.places.config_buckets.contains(bucket) {
-            return Err(ApiError::invalid(
-                PARAM,
-                format!("bucket {bucket} is not one this function may delete from"),
-            ));
+        let places = &config.places;
+        let (job_id, bucket) = (&self.job_id, &path.bucket);
+        let path_folder =
+            if path.prefix.is_empty() { String::new() } else { format!("{}/", path.prefix) };
+        let prefix = format!("{path_folder}{job_id}/");
+        let in_job_bucket = *bucket == places.job_bucket;
+        if in_job_bucket && prefix.starts_with(&self.data.prefix) {
+            return Ok(Folder { bucket: bucket.clone(), prefix });
         }
-        let prefix = if path.prefix.is_empty() {
-            format!("{job_id}/")
-        } else {
-            format!("{}/{job_id}/", path.prefix)
-        };
-        let inside_this_job =
-            *bucket == config.places.job_bucket && prefix.starts_with(&self.data.prefix);
-        if *bucket == config.places.job_bucket {
-            let jobs_area = &config.places.job_prefix;
-            let overlaps_jobs =
-                prefix.starts_with(jobs_area.as_str()) || jobs_area.starts_with(&prefix);
-            if overlaps_jobs && !inside_this_job {
-                return Err(ApiError::invalid(
-                    PARAM,
-                    format!("in bucket {bucket} it must lie outside the area that holds the jobs"),
-                ));
-            }
+        let refuse = |reason: String| Err(ApiError::invalid(PARAM, reason));
+        if !places.config_buckets.contains(bucket) {
+            return refuse(if in_job_bucket {
+                format!(
+                    "in bucket {bucket} it must lie inside the job, unless CONFIG_BUCKETS lists the bucket"
+                )
+            } else {
+                format!("bucket {bucket} is not one this function may delete from")
+            });
+        }
+        let jobs_area = &places.job_prefix;
+        if in_job_bucket
+            && (prefix.starts_with(jobs_area.as_str()) || jobs_area.starts_with(&prefix))
+        {
+            return refuse(format!(
+                "in bucket {bucket} it must lie outside the area that holds the jobs"
+            ));
         }
         let project = self.project_id.as_str();
         let under_a_root = |root: &ConfigRoot| {
-            root.bucket == *bucket && prefix.starts_with(&root.prefix_for(project))
+            root.bucket == *bucket && path_folder.starts_with(&root.prefix_for(project))
         };
-        if !config.places.config_roots.is_empty()
-            && !inside_this_job
-            && !config.places.config_roots.iter().any(under_a_root)
-        {
-            let roots: Vec<String> = (config.places.config_roots.iter())
+        if !places.config_roots.is_empty() && !places.config_roots.iter().any(under_a_root) {
+            let roots: Vec<String> = (places.config_roots.iter())
                 .map(|root| format!("s3://{}/{}", root.bucket, root.prefix_for(project)))
                 .collect();
-            return Err(ApiError::invalid(
-                PARAM,
-                format!(
-                    "it must lie under a configuration root of project {project}: {}",
-                    roots.join(", ")
-                ),
+            return refuse(format!(
+                "it must lie under a configuration root of project {project}: {}",
+                roots.join(", ")
             ));
         }
         Ok(Folder { bucket: bucket.clone(), prefix })
@@ -106,10 +102,14 @@ mod tests {
     }
 
     fn with_roots(prefix: &str, roots: &str) -> Config {
+        with_buckets(prefix, "cfg", roots)
+    }
+
+    fn with_buckets(prefix: &str, buckets: &str, roots: &str) -> Config {
         Config::from_lookup(|name| match name {
             "JOB_BUCKET" => Some("jobs".into()),
             "JOB_PREFIX" => Some(prefix.into()),
-            "CONFIG_BUCKETS" => Some("cfg".into()),
+            "CONFIG_BUCKETS" => Some(buckets.into()),
             "CONFIG_ROOTS" => Some(roots.into()),
             _ => None,
         })
@@ -151,7 +151,13 @@ mod tests {
         assert_eq!(folder, Folder { bucket: "cfg".into(), prefix: "sources/j1/".into() });
         let folder = layout.config_folder(&c, &path("cfg", "")).unwrap();
         assert_eq!(folder.prefix, "j1/");
-        let folder = layout.config_folder(&c, &path("jobs", "config")).unwrap();
+        // The job bucket, outside the job, only when CONFIG_BUCKETS lists it (as the policy must).
+        assert_eq!(
+            layout.config_folder(&c, &path("jobs", "config")).unwrap_err().code(),
+            "res.1001"
+        );
+        let listed = with_buckets("res/", "cfg,jobs", "");
+        let folder = layout.config_folder(&listed, &path("jobs", "config")).unwrap();
         assert_eq!(folder, Folder { bucket: "jobs".into(), prefix: "config/j1/".into() });
     }
 
@@ -167,7 +173,7 @@ mod tests {
     #[test]
     fn config_folders_cannot_reach_into_other_jobs_or_projects() {
         for job_prefix in ["", "res/"] {
-            let c = config(job_prefix);
+            let c = with_buckets(job_prefix, "cfg,jobs", "");
             let layout = JobLayout::new(&c, &id("p1"), &id("j1"));
             for prefix in [
                 format!("{job_prefix}p2/jobs"), // the same job id in another project
@@ -180,7 +186,7 @@ mod tests {
             }
         }
         // A JOB_PREFIX equal to `{path}/{job_id}/` would put every job inside the folder.
-        let c = config("top/j1/");
+        let c = with_buckets("top/j1/", "cfg,jobs", "");
         let layout = JobLayout::new(&c, &id("p1"), &id("j1"));
         assert!(layout.config_folder(&c, &path("jobs", "top")).is_err());
     }
@@ -215,6 +221,14 @@ mod tests {
         {
             assert!(layout.config_folder(&c, &path(bucket, prefix)).is_ok(), "{prefix}");
         }
+        // A path whose folder would be a whole root (a job named like the root's last segment)
+        // is outside the root: the folder must lie strictly inside one.
+        let shared = JobLayout::new(&c, &id("p1"), &id("shared"));
+        assert!(shared.config_folder(&c, &path("cfg", "")).is_err());
+        let own = with_roots("", "s3://cfg/{project_id}/");
+        let named_like_project = JobLayout::new(&own, &id("p1"), &id("p1"));
+        assert!(named_like_project.config_folder(&own, &path("cfg", "")).is_err());
+        assert!(named_like_project.config_folder(&own, &path("cfg", "p1")).is_ok());
         for (bucket, prefix) in
             [("cfg", "sources/p2"), ("cfg", "sources"), ("cfg", "sources/p10"), ("cfg", "other")]
         {

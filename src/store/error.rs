@@ -33,6 +33,9 @@ pub enum Fault {
     Unavailable,
     /// The object is larger than anything this function reads (its records are small).
     TooLarge,
+    /// A write or delete conditional on the object as read found it changed (412, or 409 for a
+    /// conflicting request at the same moment).
+    Changed,
 }
 
 /// S3 error codes that say "slow down or come back later" rather than "no".
@@ -67,10 +70,10 @@ impl StoreError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let (code, unavailable) = match &err {
-            SdkError::TimeoutError(_) => ("Timeout".to_owned(), true),
-            SdkError::DispatchFailure(_) => ("ConnectionFailed".to_owned(), true),
-            SdkError::ResponseError(_) => ("ResponseError".to_owned(), true),
+        let (code, fault) = match &err {
+            SdkError::TimeoutError(_) => ("Timeout".to_owned(), Fault::Unavailable),
+            SdkError::DispatchFailure(_) => ("ConnectionFailed".to_owned(), Fault::Unavailable),
+            SdkError::ResponseError(_) => ("ResponseError".to_owned(), Fault::Unavailable),
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
                 // An error inside a 200 (S3 can fail after sending its status) is not parsed by
@@ -81,10 +84,19 @@ impl StoreError {
                     .map(str::to_owned)
                     .or_else(|| code_in_body(service.raw()))
                     .unwrap_or_else(|| format!("HTTP{status}"));
-                let unavailable = status == 503 || is_throttling_code(&code);
-                (code, unavailable)
+                let fault = if status == 412
+                    || code == "PreconditionFailed"
+                    || code == "ConditionalRequestConflict"
+                {
+                    Fault::Changed
+                } else if status == 503 || is_throttling_code(&code) {
+                    Fault::Unavailable
+                } else {
+                    Fault::Refused
+                };
+                (code, fault)
             }
-            _ => ("RequestFailed".to_owned(), false),
+            _ => ("RequestFailed".to_owned(), Fault::Refused),
         };
         let mut detail = err.to_string();
         let mut source = err.source();
@@ -98,7 +110,7 @@ impl StoreError {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             code,
-            fault: if unavailable { Fault::Unavailable } else { Fault::Refused },
+            fault,
             detail: Some(detail),
         }
     }

@@ -26,6 +26,13 @@ use tokio::time::timeout_at;
 /// The records this function reads are small JSON documents; anything larger is not one.
 const MAX_RECORD_BYTES: i64 = 1024 * 1024;
 
+/// A small object as read: its bytes, and its ETag for a write or delete conditional on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Small {
+    pub bytes: Vec<u8>,
+    pub etag: Option<String>,
+}
+
 /// The S3 clients (one connection pool), shared by every invocation of the process, and how hard
 /// to drive them.
 #[derive(Debug, Clone)]
@@ -89,8 +96,8 @@ impl Store {
         futures_util::future::join_all(buckets.into_iter().map(|b| self.is_versioned(b))).await;
     }
 
-    /// The object's bytes, or `None` when there is no such object.
-    pub async fn read_small(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The object's bytes and ETag, or `None` when there is no such object.
+    pub async fn read_small(&self, bucket: &str, key: &str) -> Result<Option<Small>, StoreError> {
         let response = match self.client().get_object().bucket(bucket).key(key).send().await {
             Ok(response) => response,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
@@ -109,6 +116,7 @@ impl Store {
         if let Some(size) = response.content_length().filter(|&n| n > MAX_RECORD_BYTES) {
             return Err(too_large(size));
         }
+        let etag = response.e_tag().map(str::to_owned);
         let bytes = response.body.collect().await.map_err(|e| StoreError {
             operation: "read",
             bucket: bucket.to_owned(),
@@ -117,21 +125,29 @@ impl Store {
             fault: Fault::Unavailable,
             detail: Some(e.to_string()),
         })?;
-        Ok(Some(bytes.to_vec()))
+        Ok(Some(Small { bytes: bytes.to_vec(), etag }))
     }
 
-    /// Deletes `key`; in a versioned bucket, every version of it.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
-        if !self.is_versioned(bucket).await? {
-            return self
-                .client()
-                .delete_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|err| StoreError::from_sdk("delete", bucket, key, err));
+    /// Deletes `key` (in a versioned bucket, every version of it), only if it is still the
+    /// object whose ETag is `if_match`, when given: a key already gone is deleted.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let versioned = self.is_versioned(bucket).await?;
+        if !versioned || if_match.is_some() {
+            // In a versioned bucket this leaves a delete marker, which goes with the versions.
+            let delete = self.client().delete_object().bucket(bucket).key(key);
+            match delete.set_if_match(if_match.map(str::to_owned)).send().await {
+                Ok(_) => {}
+                Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+                Err(err) => return Err(StoreError::from_sdk("delete", bucket, key, err)),
+            }
+        }
+        if !versioned {
+            return Ok(());
         }
         let versions = engine::Target::Versions { bucket, key };
         let meter = Meter::unreported();
@@ -153,16 +169,25 @@ impl Store {
         }
     }
 
-    pub async fn put_json(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+    /// Writes `body` at `key`, only over the object whose ETag is `if_match`, when given;
+    /// returns the new object's ETag.
+    pub async fn put_json(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        if_match: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         self.client()
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type("application/json")
+            .set_if_match(if_match.map(str::to_owned))
             .body(body.into())
             .send()
             .await
-            .map(drop)
+            .map(|written| written.e_tag().map(str::to_owned))
             .map_err(|err| StoreError::from_sdk("write", bucket, key, err))
     }
 

@@ -61,6 +61,23 @@ impl World {
         (World::with_env(label, "", &env).await, proxy)
     }
 
+    /// A world on moto, its buckets keeping no versions, whose function reaches moto through the
+    /// project's s3-proxy set up with `settings`: for what Garage does not do, such as writes
+    /// and deletes conditional on an ETag (`If-Match`).
+    pub async fn on_moto_behind_proxy(
+        label: &str,
+        settings: Settings,
+        env: &[(&str, &str)],
+    ) -> (World, Proxy) {
+        let client = fixture::client_for(&fixture::moto_endpoint()).await;
+        let jobs = Bucket::fresh(&client, label).await;
+        let proxy = proxy_to_moto(settings).await;
+        let url = proxy.url();
+        let mut env = env.to_vec();
+        env.push(("AWS_ENDPOINT_URL_S3", &url));
+        (World::on(client, jobs, "", &env).await, proxy)
+    }
+
     /// A world on moto, whose `jobs` bucket keeps versions and may lock them.
     pub async fn versioned(label: &str, env: &[(&str, &str)]) -> World {
         let endpoint = fixture::moto_endpoint();

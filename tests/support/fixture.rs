@@ -41,6 +41,9 @@ pub mod demo {
     /// A `ranking` job an earlier invocation began to delete: its record says `deleting`, and
     /// a hand-on (`events/sqs-hand-on.json`) carries the rest.
     pub const DELETING_JOB: &str = "dd0f3e2c1b4a59687766554433221100";
+    /// The chain of hand-ons carrying the deleting job's deletion (its record and the hand-on
+    /// sample name it).
+    pub const DELETING_CHAIN: &str = "5d1c0ffee0ddba11cafe0b0e5eed1e55";
 }
 
 /// The server the tests run against, from the standard AWS variables.
@@ -275,6 +278,9 @@ impl Bucket {
         if let Some(path) = &job.config_load_path {
             record["config_load_path"] = path.as_str().into();
         }
+        if let Some(chain) = &job.deletion_chain {
+            record["deletion_chain"] = chain.as_str().into();
+        }
         self.put(&record_key, record.to_string()).await;
         keys.push(record_key);
         keys.into_iter().collect()
@@ -292,6 +298,8 @@ pub struct JobSpec {
     pub folders: usize,
     /// The configuration path the record names, if any.
     pub config_load_path: Option<String>,
+    /// The chain of hand-ons the record names, for a job being deleted.
+    pub deletion_chain: Option<String>,
 }
 
 impl JobSpec {
@@ -305,6 +313,7 @@ impl JobSpec {
             objects: 6,
             folders: 2,
             config_load_path: None,
+            deletion_chain: None,
         }
     }
 
@@ -321,6 +330,12 @@ impl JobSpec {
     /// The record names where the job's configuration sources are.
     pub fn config_load_path(mut self, path: &str) -> Self {
         self.config_load_path = Some(path.into());
+        self
+    }
+
+    /// The record says the hand-ons of `chain` carry its deletion.
+    pub fn deletion_chain(mut self, chain: &str) -> Self {
+        self.deletion_chain = Some(chain.into());
         self
     }
 
@@ -363,7 +378,10 @@ pub async fn seed_demo(jobs: &Bucket, config: &Bucket) -> DemoKeys {
     ] {
         keys.kept_jobs.extend(jobs.seed_job("", &job).await);
     }
-    let deleting = JobSpec::new(PROJECT, DELETING_JOB).job_type("ranking").status("deleting");
+    let deleting = JobSpec::new(PROJECT, DELETING_JOB)
+        .job_type("ranking")
+        .status("deleting")
+        .deletion_chain(DELETING_CHAIN);
     keys.deleting = jobs.seed_job("", &deleting.objects(12, 3)).await;
     for (job, set) in [(JOB, &mut keys.doomed_config), (NEIGHBOUR_JOB, &mut keys.kept_config)] {
         for file in ["config.json", "features.json"] {

@@ -1,13 +1,10 @@
 //! Seeds the demo on the local S3 server named by `AWS_ENDPOINT_URL`, or lists what is there.
 //!
 //! `cargo run --example seed -- demo`: the API page's example job beside neighbours that must
-//! survive (see `tests/support/fixture.rs`). `cargo run --example seed -- list`: every key of
+//! survive (see `testkit/src/fixture.rs`). `cargo run --example seed -- list`: every key of
 //! both demo buckets.
 
-#[path = "../tests/support/fixture.rs"]
-mod fixture;
-
-use fixture::{Bucket, demo};
+use testkit::fixture::{self, Bucket, demo};
 
 #[tokio::main]
 async fn main() {

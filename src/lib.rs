@@ -13,14 +13,14 @@
 //! imports nothing of the layers above it.
 
 pub mod app;
-pub mod budget;
+pub(crate) mod budget;
 pub mod config;
-pub mod deletion;
+pub(crate) mod deletion;
 pub mod entry;
 pub mod error;
-pub mod job;
-pub mod queue;
-pub mod request;
+pub(crate) mod job;
+pub(crate) mod queue;
+pub(crate) mod request;
 pub mod s3_names;
 pub mod store;
 pub mod telemetry;

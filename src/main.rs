@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
 /// own, returned to the system when freed. By default glibc raises that threshold after the
 /// first such buffer is freed and serves the next ones from its heap, which it keeps: at 100,000
 /// objects that was a quarter of the peak RSS.
+#[allow(unsafe_code)] // the crate's one unsafe call, to the C allocator
 fn map_large_allocations() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt sets a parameter of the allocator, under its own lock.

@@ -8,17 +8,15 @@
 //! - the chain under chaos: random schedules of entries, deliveries (late, twice, killed),
 //!   resends and stalls, checked after every step against what must hold.
 
-mod common;
-
-use common::fixture::JobSpec;
-use common::{
-    World, body, delete_job_event, http_api_event, invoke, invoke_event, proxy_to_moto, refused,
-    sqs_event,
-};
 use s3_proxy::{Action, Fault, Match, Proxy, Settings};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use testkit::fixture::JobSpec;
+use testkit::{
+    World, body, delete_job_event, http_api_event, invoke, invoke_event, proxy_to_moto, refused,
+    sqs_event,
+};
 
 const P1: &str = "p1";
 const JOB: &str = "j";
@@ -212,7 +210,7 @@ async fn assert_invariants(world: &World, seeded: &Seeded, context: &str) {
 /// The job is gone, its hand-ons too, and everything else is there.
 async fn assert_finished(world: &World, seeded: &Seeded, context: &str) {
     let now = everything(world).await;
-    let (left, wrongly) = common::tally(&seeded.doomed, &seeded.survivors, &now);
+    let (left, wrongly) = testkit::tally(&seeded.doomed, &seeded.survivors, &now);
     assert_eq!((left, wrongly), (0, 0), "{context}: objects left, objects wrongly deleted");
     assert_eq!(world.hand_ons.pending().await, 0, "{context}: a hand-on is left");
 }
@@ -221,7 +219,7 @@ async fn assert_finished(world: &World, seeded: &Seeded, context: &str) {
 
 #[tokio::test]
 async fn a_path_named_by_the_record_alone_or_an_empty_record_path_is_carried_by_the_hand_ons() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     for via in [Via::Http, Via::Sqs, Via::EventBridge] {
         for (path_in, record_path) in [
             (PathIn::Record, None),
@@ -264,7 +262,7 @@ async fn a_path_named_by_the_record_alone_or_an_empty_record_path_is_carried_by_
             assert_finished(&world, &seeded, &case).await;
         }
     }
-    common::record(
+    testkit::record(
         "continuation",
         "a path named by the record alone, or a record path empty or null: every entry",
         9,
@@ -371,7 +369,7 @@ async fn config_roots_keep_each_project_to_its_own_sources() {
     let (answer, _) = ask(&world, Via::Http, &request_body(&seeded, PathIn::Request)).await;
     assert_eq!(answer, Answer::Deleted);
     assert_finished(&world, &seeded, "roots").await;
-    common::record(
+    testkit::record(
         "isolation",
         "CONFIG_ROOTS: another project's sources, by every entry",
         4,
@@ -383,7 +381,7 @@ async fn config_roots_keep_each_project_to_its_own_sources() {
 
 #[tokio::test]
 async fn a_record_rewritten_during_a_deletion_is_neither_deleted_nor_marked_over() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN jobs on a store that honours writes and deletes conditional on an ETag (moto), one
     // small and one too large for one invocation, and a store slow enough to run the job again
     // under the same id while each is being deleted
@@ -418,7 +416,7 @@ async fn a_record_rewritten_during_a_deletion_is_neither_deleted_nor_marked_over
 
 #[tokio::test]
 async fn resends_and_duplicate_deliveries_leave_one_chain_working() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN a deletion in progress: 202, one hand-on in the queue
     let (world, s3, _sqs) = world("onechain", &[]).await;
     s3.set_write_limit(Some(CHAOS_STORE_RATE));
@@ -545,7 +543,7 @@ impl Kind {
 
 #[tokio::test]
 async fn every_kind_of_request_stalled_alone_is_answered_in_time_and_a_retry_finishes() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     for kind in KINDS {
         // GIVEN a job whose record alone names its configuration sources (so that the
         // configuration bucket is first asked about after the record), large enough to outlive
@@ -585,7 +583,7 @@ async fn every_kind_of_request_stalled_alone_is_answered_in_time_and_a_retry_fin
         sqs.set(Settings::default());
         let invocations = finish(&world, &request).await;
         assert_finished(&world, &seeded, &case).await;
-        common::record(
+        testkit::record(
             "faults",
             &format!("HTTP path, {kind:?} stalled alone"),
             invocations as u64 + 1,
@@ -828,7 +826,7 @@ async fn run_schedule(seed_value: u64) -> usize {
 
 #[tokio::test]
 async fn the_chain_holds_under_random_schedules_of_entries_deliveries_kills_and_stalls() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // DEL_JOB_CHAOS_SEED replays one schedule; DEL_JOB_CHAOS_SCHEDULES runs that many (the long
     // run); otherwise as many as fit in DEL_JOB_CHAOS_SECONDS (240 by default).
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
@@ -852,7 +850,7 @@ async fn the_chain_holds_under_random_schedules_of_entries_deliveries_kills_and_
         "chaos: {schedules} schedules from seed {base:#x}, {steps} steps, {:?}",
         started.elapsed()
     );
-    common::record(
+    testkit::record(
         "continuation",
         "random schedules: entries, hand-ons late, twice or killed, resends, stalls of each kind",
         schedules,

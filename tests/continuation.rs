@@ -2,14 +2,12 @@
 //! answer 202 comes only once a hand-on carries the rest, the hand-on queue's messages resume the
 //! deletion invocation after invocation, and SQS batches report exactly the messages that failed.
 
-mod common;
-
-use common::fixture::JobSpec;
-use common::{World, body, http_api_event, invoke, invoke_event, sqs_event};
 use s3_proxy::{Action, Fault, Match, Proxy, Settings};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use testkit::fixture::JobSpec;
+use testkit::{World, body, http_api_event, invoke, invoke_event, sqs_event};
 
 const P1: &str = "p1";
 /// The Lambda deadline each continuation gets in these tests. It keeps a margin of 2 s to hand
@@ -60,14 +58,14 @@ async fn assert_only_neighbour_left(
     (case, runs, outcome): (&str, usize, &str),
 ) {
     let now = world.jobs.keys().await;
-    common::settle("continuation", case, runs as u64, job, neighbour, &now, outcome);
+    testkit::settle("continuation", case, runs as u64, job, neighbour, &now, outcome);
     assert_eq!(now, *neighbour, "nothing else may be left");
     assert_eq!(world.hand_ons.pending().await, 0, "no hand-on may be left");
 }
 
 #[tokio::test]
 async fn a_job_too_large_for_one_request_is_finished_through_its_hand_ons() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN a 50,000-object job and an HTTP budget of three seconds
     let (world, _proxy) = world("fiftyk").await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(50_000, 16)).await;
@@ -116,7 +114,7 @@ async fn a_job_too_large_for_one_request_is_finished_through_its_hand_ons() {
 
 #[tokio::test]
 async fn a_continuation_killed_midway_is_finished_by_its_message_delivered_again() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     let (world, _proxy) = world("killed").await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(20_000, 8)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;
@@ -141,7 +139,7 @@ async fn a_continuation_killed_midway_is_finished_by_its_message_delivered_again
 
 #[tokio::test]
 async fn an_http_retry_racing_a_continuation_ends_cleanly_with_nothing_left() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     let (world, _proxy) = world("race").await;
     let job = world.jobs.seed_job("", &JobSpec::new(P1, "big").objects(30_000, 16)).await;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "big0")).await;

@@ -1,12 +1,10 @@
 //! Deleting jobs against a real S3 server (Garage, started by scripts/test.sh): what must go
 //! goes, what must survive survives, and refusals touch nothing.
 
-mod common;
-
-use common::fixture::{Bucket, JobSpec};
-use common::{World, app, body, http_api_event, invoke, refused};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
+use testkit::fixture::{Bucket, JobSpec};
+use testkit::{World, app, body, http_api_event, invoke, refused};
 
 const P1: &str = "p1";
 const P10: &str = "p10";
@@ -69,7 +67,7 @@ async fn deleting_a_job_removes_its_data_record_and_config_sources_and_nothing_e
 
 #[tokio::test]
 async fn a_job_of_thousands_of_objects_in_folders_is_deleted_completely() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN a job of 5,200 objects in 8 folders, with an empty JOB_PREFIX
     let world = World::new("large", "").await;
     let (target, _) = seed_neighbourhood(&world, 5_200).await;
@@ -221,7 +219,7 @@ async fn a_store_that_refuses_deletion_is_a_5001_and_the_job_stays_whole() {
         std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/test.sh"))
     };
     let bucket_name = var("DEL_JOB_TEST_READONLY_BUCKET");
-    let client = common::fixture::client().await;
+    let client = testkit::fixture::client().await;
     let bucket = Bucket::named(&client, &bucket_name).await;
     bucket.clear().await;
     let target = bucket.seed_job("", &JobSpec::new(P1, "abc").objects(30, 3)).await;

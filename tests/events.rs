@@ -2,13 +2,11 @@
 //! `cargo lambda invoke` against Garage, gets the answer `events/README.md` promises; a success
 //! deletes exactly the demo job, a refusal deletes nothing.
 
-mod common;
-
-use common::fixture::{self, Bucket, demo};
-use common::watch::Watch;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
+use testkit::fixture::{self, Bucket, demo};
+use testkit::watch::Watch;
 
 /// One row of the tables in events/README.md.
 #[derive(Debug)]

@@ -2,13 +2,11 @@
 //! throttling, errors inside a 200, per-key errors, dropped connections, stalls, a store that is
 //! down. Every case checks what had to go is gone and what had to stay stayed.
 
-mod common;
-
-use common::fixture::{Bucket, JobSpec};
-use common::{World, body, http_api_event, invoke, refused, settle};
 use s3_proxy::{Action, Fault, Match, Proxy, Settings};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use testkit::fixture::{Bucket, JobSpec};
+use testkit::{World, body, http_api_event, invoke, refused, settle};
 
 const P1: &str = "p1";
 
@@ -224,7 +222,7 @@ async fn a_store_that_is_down_is_a_5003_within_the_budget_and_nothing_is_claimed
     let now = f.world.jobs.keys().await;
     let all: BTreeSet<String> = f.job.union(&f.neighbour).cloned().collect();
     assert_eq!(now, all);
-    common::record(
+    testkit::record(
         "faults",
         "store down (every request 503)",
         1,
@@ -256,11 +254,11 @@ async fn a_deletion_killed_at_any_moment_is_finished_by_a_retry() {
         let (status, envelope) = invoke(&world.app, event).await;
         assert!(matches!(status, 200 | 404), "{status}: {envelope}");
         let now = world.jobs.keys_under(&format!("p1/jobs/{job}")).await;
-        let (left, wrongly) = common::tally(&doomed, &survivors, &now);
+        let (left, wrongly) = testkit::tally(&doomed, &survivors, &now);
         assert_eq!((left, wrongly), (0, 0), "killed after {kill_after_ms} ms");
         runs += 1;
     }
-    common::record(
+    testkit::record(
         "crash",
         "deletion killed at 5, 40, 120, 300, 700 ms, then retried",
         runs,
@@ -347,7 +345,7 @@ async fn keys_that_xml_makes_hard_are_all_deleted_and_none_outside() {
 
 #[tokio::test]
 async fn deletions_are_paced_to_the_rate_the_store_admits() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN a store 20 ms away that admits 1,000 keys a second (S3's write limit, as s3-proxy
     // models it: a bucket of one second's worth), and 16 requests in flight at most
     let f = faulty_in("writelimit", 4_000, 8, &[("DELETE_CONCURRENCY", "16")]).await;

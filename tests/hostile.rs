@@ -1,14 +1,12 @@
 //! Hostile and odd input: property tests of the whole request path, from the raw event to the
 //! answer, and the known ways to try to escape a job, against Garage.
 
-mod common;
-
-use common::fixture::JobSpec;
-use common::{World, app, body, http_api_event, invoke, settle};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as Cases, TestRunner};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
+use testkit::fixture::JobSpec;
+use testkit::{World, app, body, http_api_event, invoke, settle};
 
 /// The status each RES code must come with.
 fn status_of(code: &str) -> Option<u16> {
@@ -159,7 +157,7 @@ fn no_request_panics_and_every_answer_is_a_well_formed_refusal() {
             Ok(())
         })
         .unwrap();
-    common::record(
+    testkit::record(
         "input",
         "arbitrary HTTP events (property test)",
         1_000,
@@ -207,7 +205,7 @@ async fn attempts_to_leave_the_job_are_refused_or_confined_and_delete_nothing_el
     let before = world.jobs.keys().await;
     for (event, status, code) in &refusals {
         let answer = invoke(&world.app, event.clone()).await;
-        common::refused(&answer, *status, code);
+        testkit::refused(&answer, *status, code);
         assert_eq!(world.jobs.keys().await, before, "{code} deleted something");
     }
     // A job whose id is a prefix of others deletes only itself.
@@ -255,7 +253,7 @@ fn a_token_for_one_project_never_deletes_in_another() {
             Ok(())
         })
         .unwrap();
-    common::record(
+    testkit::record(
         "isolation",
         "tokens of project A against every other project (property test)",
         64,

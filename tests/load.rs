@@ -2,13 +2,11 @@
 //! once, against Garage. Every answer must be right, the function's memory flat, and the
 //! latencies are reported.
 
-mod common;
-
-use common::fixture::{self, Bucket, JobSpec};
-use common::watch::Watch;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use testkit::fixture::{self, Bucket, JobSpec};
+use testkit::watch::Watch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SEQUENTIAL: usize = 500;
@@ -59,7 +57,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_small_deletions_are_answered_right_with_flat_memory() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN a thousand small jobs and neighbours that must stay
     let client = fixture::client().await;
     let jobs = Bucket::fresh(&client, "load").await;
@@ -78,7 +76,7 @@ async fn a_thousand_small_deletions_are_answered_right_with_flat_memory() {
     watch.ready(std::path::Path::new("events/refused-1003-job-id-missing.json"));
     let event = |i: usize| {
         let request = json!({"job_id": format!("j{i}"), "type": "ranking"});
-        common::http_api_event("p1", "p1", &request)
+        testkit::http_api_event("p1", "p1", &request)
     };
     let check = |i: usize, answer: &Value| {
         let envelope: Value =
@@ -145,7 +143,7 @@ async fn a_thousand_small_deletions_are_answered_right_with_flat_memory() {
         warm / 1024,
         end / 1024
     );
-    common::settle(
+    testkit::settle(
         "load",
         "1,000 deletions via cargo lambda watch, 500 back to back, 500 eight at once",
         total as u64,

@@ -2,15 +2,13 @@
 //! document whose metrics are its true counts), progress lines while a slowed deletion runs, and
 //! an SQS batch whose every message is tried in the invocation that received it.
 
-mod common;
-
-use common::fixture::JobSpec;
-use common::{World, body, http_api_event, invoke, invoke_event, refused, settle, sqs_event};
 use del_job::telemetry::Sink;
 use s3_proxy::{Proxy, Settings};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
+use testkit::fixture::JobSpec;
+use testkit::{World, body, http_api_event, invoke, invoke_event, refused, settle, sqs_event};
 
 /// A world whose function's lines are kept for the test to read.
 async fn observed(label: &str, env: &[(&str, &str)]) -> World {
@@ -133,7 +131,7 @@ async fn every_sqs_message_is_summarised() {
 /// one batch of 5 keys at a time: a few hundred objects a second.
 async fn slowed(label: &str, env: &[(&str, &str)]) -> (World, Proxy) {
     let delay = Settings { delay: Duration::from_millis(20), faults: Vec::new() };
-    let proxy = common::proxy_to_garage(delay).await;
+    let proxy = testkit::proxy_to_garage(delay).await;
     let url = proxy.url();
     let mut env = env.to_vec();
     env.extend([
@@ -147,7 +145,7 @@ async fn slowed(label: &str, env: &[(&str, &str)]) -> (World, Proxy) {
 
 #[tokio::test]
 async fn progress_lines_come_while_a_slowed_deletion_runs() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN a slow store and a progress line every second
     let (world, _proxy) = slowed("progress", &[("PROGRESS_INTERVAL_MS", "1000")]).await;
     let job = world.jobs.seed_job("", &JobSpec::new("p1", "j").objects(1_500, 3)).await;
@@ -187,7 +185,7 @@ async fn progress_lines_come_while_a_slowed_deletion_runs() {
 
 #[tokio::test]
 async fn every_message_of_a_batch_is_tried_in_the_invocation_that_received_it() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN a slow store, a batch of a 20,000-object job and a small one, and an invocation far
     // too short for the first
     let (world, _proxy) = slowed("sqsshare", &[("DEADLINE_MARGIN_MS", "1000")]).await;
@@ -220,7 +218,7 @@ async fn every_message_of_a_batch_is_tried_in_the_invocation_that_received_it() 
     let outcomes: Vec<&str> = lines.iter().map(|l| l["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["in_progress", "deleted"]);
     assert_eq!(lines[0]["HandOns"], 1);
-    common::record(
+    testkit::record(
         "continuation",
         "an SQS batch: a large job and a small one in a short invocation",
         2,

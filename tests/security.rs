@@ -5,19 +5,17 @@
 //! attack is shown to delete nothing, every victim key still there, and the legitimate path beside
 //! it still to work.
 
-mod common;
-
-use common::fixture::JobSpec;
-use common::{World, body, http_api_event, invoke, invoke_event, refused, settle, sqs_event};
 use del_job::entry::EventError;
 use s3_proxy::Settings;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
+use testkit::fixture::JobSpec;
+use testkit::{World, body, http_api_event, invoke, invoke_event, refused, settle, sqs_event};
 
 /// The Lambda deadline of the event invocations.
 const EVENT: Duration = Duration::from_secs(60);
-/// The account the tests' function runs in (`common::FUNCTION_ARN`).
+/// The account the tests' function runs in (`testkit::FUNCTION_ARN`).
 const OWN_ACCOUNT: &str = "123456789012";
 
 /// The chain the records of jobs being deleted name, and the hand-ons below carry.
@@ -89,7 +87,7 @@ async fn whoever_may_write_the_bucket_can_neither_start_nor_steer_a_deletion() {
     let key = ".deletions/p2/victim.json";
     world.jobs.put(key, hand_on("p2", "victim", None, 0)).await;
     for event in [
-        common::object_created_event(&world.jobs.name, key),
+        testkit::object_created_event(&world.jobs.name, key),
         s3_notification(&world.jobs.name, key, "ObjectCreated:Put"),
         s3_notification(&world.jobs.name, key, "ObjectRemoved:Delete"),
     ] {
@@ -220,7 +218,7 @@ async fn a_delete_job_detail_that_names_a_member_twice_is_refused_as_a_body_is()
     let event = format!(
         r#"{{"version":"0","id":"1","detail-type":"Delete Job","source":"res.jobs","account":"{OWN_ACCOUNT}","time":"2026-12-02T10:00:00Z","region":"eu-west-1","resources":[],"detail":{detail}}}"#
     );
-    let result = common::invoke_text(&world.app, &event, EVENT).await;
+    let result = testkit::invoke_text(&world.app, &event, EVENT).await;
 
     // THEN it fails with res.1006, naming the member, and deletes nothing
     match result {
@@ -330,7 +328,7 @@ const SLOW: [(&str, &str); 3] =
 
 #[tokio::test]
 async fn a_chain_of_hand_ons_stops_after_max_hops() {
-    let _heavy = common::heavy().await;
+    let _heavy = testkit::heavy().await;
     // GIVEN a slow store, a function that may hand on twice, and a job too large for that
     let slow = Settings { delay: Duration::from_millis(20), faults: Vec::new() };
     let mut env = SLOW.to_vec();
@@ -364,7 +362,7 @@ async fn a_chain_of_hand_ons_stops_after_max_hops() {
         serde_json::from_slice(&world.jobs.get("p1/jobs/big/job.json").await.unwrap()).unwrap();
     assert_eq!(record["status"], "deleting");
     assert_eq!(world.hand_ons.pending().await, 1);
-    common::record(
+    testkit::record(
         "continuation",
         "a chain of hand-ons past MAX_HOPS",
         3,

@@ -2,11 +2,9 @@
 //! plain delete would only add delete markers and keep the data, so every version and marker
 //! under the job's root must go, and a locked version must be reported, not hidden.
 
-mod common;
-
-use common::fixture::JobSpec;
-use common::{World, body, http_api_event, invoke, refused, settle};
 use std::collections::BTreeSet;
+use testkit::fixture::JobSpec;
+use testkit::{World, body, http_api_event, invoke, refused, settle};
 
 const P1: &str = "p1";
 

@@ -7,6 +7,8 @@
 //! - `benchkit floor BUCKET ROOT OBJECTS FOLDERS CONCURRENCY BATCH`: the floor, DeleteObjects of
 //!   the already-known keys (the seed's), BATCH keys a request, CONCURRENCY requests at once, no
 //!   listing.
+//! - `benchkit event http|sqs PROJECT JOB`: the event that asks the function to delete the job,
+//!   as the test kit builds it for the tests (an HTTP API request, an SQS batch of one).
 //!
 //! Keys are named the same way by `seed` and `floor`, so the floor needs no listing.
 
@@ -33,6 +35,10 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| usage());
     let number = |i: usize| arg(i).parse::<usize>().unwrap_or_else(|_| usage());
+    if arg(0) == "event" {
+        println!("{}", event(arg(1), arg(2), arg(3)));
+        return;
+    }
     let client = client().await;
     match arg(0) {
         "seed" => seed(&client, arg(1), arg(2), number(3), number(4)).await,
@@ -48,9 +54,24 @@ async fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: benchkit seed BUCKET ROOT OBJECTS FOLDERS | count BUCKET PREFIX | \
-         floor BUCKET ROOT OBJECTS FOLDERS CONCURRENCY BATCH"
+         floor BUCKET ROOT OBJECTS FOLDERS CONCURRENCY BATCH | event http|sqs PROJECT JOB"
     );
     std::process::exit(2)
+}
+
+/// The event asking to delete `project`'s `etl` job `job`, through `entry`.
+fn event(entry: &str, project: &str, job: &str) -> serde_json::Value {
+    let platform = serde_json::json!({"platform": "DLI"});
+    let body = serde_json::json!({"job_id": job, "type": "etl", "offline_platform": platform});
+    match entry {
+        "http" => testkit::http_api_event(project, project, &body),
+        "sqs" => {
+            let mut message = body;
+            message["project_id"] = project.into();
+            testkit::sqs_event(&[("bench", message.to_string())])
+        }
+        _ => usage(),
+    }
 }
 
 async fn client() -> Client {

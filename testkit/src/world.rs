@@ -1,20 +1,16 @@
-//! What the integration tests share: the S3 fixture, an app configured for a test's own
-//! buckets, and the handler invoked as Lambda would invoke it.
-#![allow(dead_code)] // each test binary takes the part it needs
+//! A test's world: its own buckets and hand-on queue, the function configured for them, proxies
+//! in front of the stores, and the handler invoked as Lambda would invoke it.
 
-#[path = "../support/fixture.rs"]
-pub mod fixture;
-pub mod watch;
-
+use crate::events::sqs_event;
+use crate::fixture::{self, Bucket};
 use del_job::app::App;
 use del_job::config::Config;
 use del_job::entry;
 use del_job::telemetry::Sink;
-use fixture::Bucket;
 use lambda_runtime::{Context, LambdaEvent};
 use s3_proxy::{Proxy, Settings};
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Held by the tests that seed and delete tens of thousands of objects, or that time
@@ -366,129 +362,10 @@ pub async fn invoke(app: &App, event: Value) -> (u16, Value) {
     (status, body)
 }
 
-/// A `DELETE /v1/{project}/del-job` through an HTTP API whose JWT names `token_project`.
-pub fn http_api_event(project: &str, token_project: &str, body: &Value) -> Value {
-    json!({
-        "version": "2.0",
-        "routeKey": "DELETE /v1/{project_id}/del-job",
-        "rawPath": format!("/v1/{project}/del-job"),
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "pathParameters": {"project_id": project},
-        "requestContext": {
-            "http": {"method": "DELETE", "path": format!("/v1/{project}/del-job")},
-            "stage": "$default",
-            "requestId": "test",
-            "authorizer": {"jwt": {"claims": {"project_id": token_project}}}
-        },
-        "body": body.to_string(),
-        "isBase64Encoded": false
-    })
-}
-
-/// The request body for `job` of `job_type`, with configuration sources under `config_path`.
-pub fn body(job: &str, job_type: &str, config_path: Option<&str>) -> Value {
-    let mut platform =
-        json!({"platform": "DLI", "platform_parameter": {"cluster_name": "res_one"}});
-    if let Some(path) = config_path {
-        platform["config_load_path"] = json!(path);
-    }
-    json!({"job_id": job, "type": job_type, "offline_platform": platform})
-}
-
 /// Asserts an envelope is a refusal with `code`, and returns its message.
 pub fn refused(answer: &(u16, Value), status: u16, code: &str) -> String {
     assert_eq!(answer.0, status, "{}", answer.1);
     assert_eq!(answer.1["is_success"], false, "{}", answer.1);
     assert_eq!(answer.1["error_code"], code, "{}", answer.1);
     answer.1["error_msg"].as_str().expect("error_msg").to_owned()
-}
-
-/// EventBridge's "Object Created" for `key` in `bucket`, as the bucket sends it.
-pub fn object_created_event(bucket: &str, key: &str) -> Value {
-    json!({
-        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103",
-        "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
-        "time": "2026-11-27T20:00:00Z", "region": "eu-west-1",
-        "resources": [format!("arn:aws:s3:::{bucket}")],
-        "detail": {
-            "version": "0", "bucket": {"name": bucket},
-            "object": {"key": key, "size": 200, "etag": "b1946ac92492d2347c6235b4d2611184"},
-            "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "reason": "PutObject"
-        }
-    })
-}
-
-/// An EventBridge "Delete Job" from `EVENT_SOURCE` in the tests' account, its detail `request`.
-pub fn delete_job_event(request: &Value) -> Value {
-    json!({
-        "version": "0", "id": "e0d6c8a4-1d0e-4b7e-9c2a-7b1f0e5d3c21",
-        "detail-type": "Delete Job", "source": "res.jobs", "account": "123456789012",
-        "time": "2026-12-02T10:00:00Z", "region": "eu-west-1", "resources": [],
-        "detail": request
-    })
-}
-
-/// An SQS batch of `(message id, body)`.
-pub fn sqs_event(messages: &[(&str, String)]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id, "receiptHandle": "handle", "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                "md5OfBody": "", "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:del-job", "awsRegion": "eu-west-1"
-            })
-        })
-        .collect();
-    json!({"Records": records})
-}
-
-/// Objects that had to go and are still there, and objects that had to stay and are gone.
-pub fn tally(
-    doomed: &BTreeSet<String>,
-    survivors: &BTreeSet<String>,
-    now: &BTreeSet<String>,
-) -> (usize, usize) {
-    let left = doomed.intersection(now).count();
-    let wrongly_deleted = survivors.difference(now).count();
-    (left, wrongly_deleted)
-}
-
-/// One row of RELIABILITY.md, appended as a JSON line to `$DEL_JOB_RELIABILITY_LOG` when the
-/// test run collects them (scripts/test.sh does).
-pub fn record(
-    area: &str,
-    case: &str,
-    runs: u64,
-    left: usize,
-    wrongly_deleted: usize,
-    outcome: &str,
-) {
-    let Ok(path) = std::env::var("DEL_JOB_RELIABILITY_LOG") else { return };
-    let row = json!({
-        "area": area, "case": case, "runs": runs,
-        "objects_left": left, "wrongly_deleted": wrongly_deleted, "outcome": outcome,
-    });
-    use std::io::Write;
-    let mut file =
-        std::fs::OpenOptions::new().create(true).append(true).open(path).expect("reliability log");
-    writeln!(file, "{row}").expect("write reliability log");
-}
-
-/// Asserts nothing doomed is left and no survivor is gone, and records the row.
-pub fn settle(
-    area: &str,
-    case: &str,
-    runs: u64,
-    doomed: &BTreeSet<String>,
-    survivors: &BTreeSet<String>,
-    now: &BTreeSet<String>,
-    outcome: &str,
-) {
-    let (left, wrongly_deleted) = tally(doomed, survivors, now);
-    record(area, case, runs, left, wrongly_deleted, outcome);
-    assert_eq!(left, 0, "{case}: objects left that had to go");
-    assert_eq!(wrongly_deleted, 0, "{case}: objects gone that had to stay");
 }

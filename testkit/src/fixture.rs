@@ -1,10 +1,8 @@
-//! The one S3 fixture shared by the integration tests, the end-to-end tests and the demo seeder
-//! (`examples/seed.rs`): buckets on the local server, jobs laid out as the function expects them,
-//! and the exact set of keys left afterwards.
+//! The S3 fixture: buckets on the local server, jobs laid out as the function expects them, and
+//! the exact set of keys left afterwards.
 //!
 //! It talks to the server named by `AWS_ENDPOINT_URL`, which the project's scripts start, and
 //! refuses any endpoint that is not on loopback: these helpers create and empty buckets.
-#![allow(dead_code)] // each user of this file takes the part it needs
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;

@@ -5,7 +5,7 @@
 # (a full run; other runs write /tmp/del-job-bench.md unless given --out). Needs root: the Lambda
 # sizes run every tool in a cgroup (v1) box. Arguments go to run.py:
 #
-#   bench/run.sh                          # everything, about an hour and a quarter here
+#   bench/run.sh                          # everything: about 40 minutes of measuring, plus builds
 #   bench/run.sh --quick                  # one round of the headline cases, under ten minutes
 #   bench/run.sh --regimes sizes          # one regime: sizes, write-limit, million, garage, cold
 #   bench/run.sh --skip-million           # everything but the million

@@ -2,15 +2,16 @@
 //! starting requests before its budget ends, gives up on the ones still in flight when it does
 //! end, and leaves the margin to Lambda's deadline for handing the rest on. Every store request
 //! of an invocation is bounded by one of these instants, so that an HTTP caller is answered
-//! within `HTTP_BUDGET_MS` plus [`HAND_ON_ALLOWANCE`], before API Gateway gives up (29 s).
+//! within `HTTP_BUDGET_MS` plus [`HAND_ON_ALLOWANCE`], before API Gateway gives up (29 s for a
+//! REST API, 30 s for an HTTP API: the smaller is the bound kept).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// The longest that requests already in flight are waited for, once no new one may start.
 const IN_FLIGHT_ALLOWANCE: Duration = Duration::from_secs(2);
-/// The longest the writes after the deletion (handing on, or removing the record and the ticket)
-/// may take past `cut_at`: two small requests, a few milliseconds each on a healthy store.
+/// The longest the writes after the deletion (marking the record and handing on, or deleting the
+/// record) may take past `cut_at`: two small requests, a few milliseconds each on a healthy store.
 pub const HAND_ON_ALLOWANCE: Duration = Duration::from_secs(2);
 /// Kept free at the very end of an invocation, to return its answer before Lambda's deadline.
 const ANSWER_GUARD: Duration = Duration::from_millis(250);
@@ -20,7 +21,7 @@ pub struct Budget {
     /// No request starts after this.
     pub stop_at: Instant,
     /// Requests still in flight are abandoned here (their objects are not counted as deleted),
-    /// and so are the reads before the deletion (the record, the ticket).
+    /// and so are the reads before the deletion (the record, the buckets' versioning).
     pub cut_at: Instant,
     /// The writes after the deletion are abandoned here, and the invocation answers.
     pub answer_by: Instant,

@@ -209,7 +209,7 @@ pub struct DeletionLimits {
     /// ListObjectsV2 requests in flight, over a job's sub-folders and key ranges. A busy store
     /// answers lists slowly, so enough must be in flight to keep every deleter fed. (What they
     /// list waits in a backlog of its own bound, `engine/backlog.rs`.) A quarter of them may
-    /// read full pages at once, the rest are short probes (`engine/lister.rs`).
+    /// read full pages at once, the rest are short probes (`engine/lister/`).
     pub list_concurrency: usize,
 }
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from harness.common import LAMBDA_TIMEOUT_S
 from harness.process import PeakRss, Sample, ToolFailed, Usage, exit_reason, tail
 
-# The invoked function's ARN a runtime stand-in sends (decisions.md).
+# The function ARN the runtime stand-in sends in its context: an account the function takes as
+# its own, as Lambda gives a deployed function its ARN.
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:del-job"
 
 

@@ -1,5 +1,5 @@
 //! The deletion request, parsed from the caller's JSON and validated to the letter of the API
-//! (`../shared/spec/`): every refusal names the parameter, with the RES code for its kind. The
+//! (RES "Deleting Jobs", summarised in the README's "The API"): every refusal names the parameter, with the RES code for its kind. The
 //! JSON is read into a tree that keeps duplicate members ([`strict_json`]) and walked one object
 //! at a time by [`members`], which refuses unknown and repeated names.
 
@@ -79,7 +79,7 @@ impl DeleteRequest {
     }
 
     /// A request carried by an event (an SQS message body, an EventBridge detail, a deletion
-    /// ticket): the same rules, with `project_id` part of the body.
+    /// hand-on): the same rules, with `project_id` part of the body.
     pub fn from_event(body: &[u8]) -> Result<DeleteRequest, ApiError> {
         DeleteRequest::from_event_members(Members::of_body(body, &EVENT_MEMBERS)?)
     }

@@ -8,6 +8,7 @@ GARAGE_VERSION=2.5.0     # cargo install
 S3RM_VERSION=1.6.5       # cargo install s3rm-rs (a peer of the benchmark)
 declare -A PYTHON_PINS=( # pip, into .tools/venv (the SAM CLI: .tools/sam)
   [cargo-lambda]=1.9.2
+  [ziglang]=0.17.1
   [cfn-lint]=1.58.0
   [aws-sam-cli]=1.170.0
   [moto]=5.2.5
@@ -96,7 +97,7 @@ ensure_python() {
 }
 
 ensure_cargo_lambda() {
-  ensure_python cargo-lambda
+  ensure_python cargo-lambda ziglang
 }
 
 # The SAM CLI in its own environment, with the cfn-lint of the pins for `sam validate --lint`.

@@ -82,12 +82,12 @@ impl ApiError {
             ApiError::InvalidParameter { .. }
             | ApiError::ParameterTooLong { .. }
             | ApiError::MissingParameter(_)
-            | ApiError::InvalidContent(_) => 400,
+            | ApiError::InvalidContent(_)
+            | ApiError::JobBusy { .. } => 400,
             ApiError::TokenMissing | ApiError::TokenUnresolved => 401,
             ApiError::ForeignProject(_) | ApiError::UntrustedPrincipal(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
-            ApiError::JobBusy { .. } => 409,
             ApiError::DeletionIncomplete { .. }
             | ApiError::StoreFailed { .. }
             | ApiError::RecordUnreadable { .. }

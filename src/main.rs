@@ -6,7 +6,7 @@ use lambda_runtime::{Error, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     map_large_allocations();
-    lambda_runtime::tracing::init_default_subscriber();
+    del_job::telemetry::init_logs();
     let config = Config::from_env()?;
     let app = App::new(config).await;
     // Boxed: the handler's future nests the SDK's, which are deep, and inside the runtime's

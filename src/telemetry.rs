@@ -5,16 +5,24 @@
 //!
 //! A request's [`Meter`] is the one place its counts are kept: the engine adds to it as replies
 //! come back, progress lines read it live, the summary reads it at the end.
+//!
+//! Every line, the runtime's own included ([`init_logs`]), has one schema: its fields at the top
+//! level (`message`, `level`, `timestamp`, `project_id`, `job_id`…), so that one query finds all
+//! the lines of a job.
 
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use serde_json::{Map, Value, json};
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// The CloudWatch namespace of the metrics.
 pub const NAMESPACE: &str = "DelJob";
+/// The metrics of a summary. With its two dimension sets (the function; the function and one of
+/// three entries), each is four custom metrics: 36 in all.
+pub const METRICS: usize = 9;
 
 /// How a request reached the function: the `Entry` dimension of every metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +42,43 @@ impl Entry {
     }
 }
 
+/// The runtime's log lines in the schema of the function's own: JSON (when Lambda's log format
+/// is), the event's fields at the top level rather than under `fields`, an RFC 3339 `timestamp`;
+/// the level from Lambda's log-level controls (`AWS_LAMBDA_LOG_LEVEL`), `RUST_LOG`, or INFO.
+pub fn init_logs() {
+    use lambda_runtime::tracing::subscriber::EnvFilter;
+    use lambda_runtime::tracing::subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG"));
+    let level = level.ok().and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
+    let filter = EnvFilter::builder().with_default_directive(level.into()).from_env_lossy();
+    let logs =
+        lambda_runtime::tracing::subscriber::fmt().with_target(false).with_env_filter(filter);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        logs.json().flatten_event(true).with_span_list(false).init();
+    } else {
+        logs.init();
+    }
+}
+
+/// Now, as RFC 3339, for the `timestamp` of every line.
+fn timestamp() -> String {
+    DateTime::from(SystemTime::now()).fmt(DateTimeFormat::DateTime).unwrap_or_default()
+}
+
+/// Whether no request of this process has been metered yet: its first is a cold start's.
+static COLD: AtomicBool = AtomicBool::new(true);
+
 /// A deletion request's counts, kept as it goes.
 #[derive(Debug)]
 pub struct Meter {
     entry: Entry,
     request_id: String,
     started: Instant,
+    /// The process's first request, the one its cold start served.
+    cold: bool,
+    /// The last progress line's moment and count, for the rate since it.
+    last_progress: Mutex<(Instant, u64)>,
     deleted: AtomicU64,
     bytes: AtomicU64,
     failed: AtomicU64,
@@ -69,10 +108,13 @@ pub struct Counts {
 
 impl Meter {
     pub fn new(entry: Entry, request_id: &str) -> Meter {
+        let started = Instant::now();
         Meter {
             entry,
             request_id: request_id.to_owned(),
-            started: Instant::now(),
+            started,
+            cold: COLD.swap(false, Ordering::Relaxed),
+            last_progress: Mutex::new((started, 0)),
             deleted: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -86,7 +128,21 @@ impl Meter {
     /// A meter for work whose counts reach the summary another way (the versions of a record,
     /// which the plan counts as one object).
     pub fn unreported() -> Meter {
-        Meter::new(Entry::Http, "")
+        let started = Instant::now();
+        Meter {
+            entry: Entry::Http,
+            request_id: String::new(),
+            started,
+            cold: false,
+            last_progress: Mutex::new((started, 0)),
+            deleted: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            listed: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            hand_ons: AtomicU64::new(0),
+        }
     }
 
     pub fn deleted(&self, objects: u64, bytes: u64) {
@@ -139,19 +195,31 @@ impl Meter {
         if seconds > 0.0 { (deleted as f64 / seconds).round() } else { 0.0 }
     }
 
-    /// A progress line for the deletion of `job_id` in `project_id`.
+    /// A progress line for the deletion of `job_id` in `project_id`. Its rate is the one since
+    /// the line before, so that a stall shows at once.
     pub fn progress(&self, project_id: &str, job_id: &str) -> Value {
         let counts = self.counts();
         let settled = counts.deleted + counts.failed;
+        let now = Instant::now();
+        let (since, before) = std::mem::replace(
+            &mut *self.last_progress.lock().unwrap_or_else(|e| e.into_inner()),
+            (now, counts.deleted),
+        );
+        let seconds = (now - since).as_secs_f64();
+        let rate =
+            if seconds > 0.0 { ((counts.deleted - before) as f64 / seconds).round() } else { 0.0 };
         json!({
             "message": "deletion progress",
             "level": "INFO",
+            "timestamp": timestamp(),
             "request_id": self.request_id,
-            "entry": self.entry.as_str(),
+            "Entry": self.entry.as_str(),
             "project_id": project_id,
             "job_id": job_id,
             "deleted": counts.deleted,
-            "objects_per_second": self.rate(counts.deleted),
+            "bytes": counts.bytes,
+            "failed": counts.failed,
+            "objects_per_second": rate,
             "listed_not_deleted": counts.listed.saturating_sub(settled),
             "in_flight": counts.in_flight,
             "throttled": counts.throttled,
@@ -164,25 +232,25 @@ impl Meter {
     pub fn summary(&self, function_name: &str, end: &End) -> Value {
         let counts = self.counts();
         let milliseconds = self.elapsed().as_millis() as u64;
-        let metrics: [(&str, &str, Value); 9] = [
+        let metrics: [(&str, &str, Value); METRICS] = [
             ("ObjectsDeleted", "Count", counts.deleted.into()),
             ("BytesDeleted", "Bytes", counts.bytes.into()),
             ("ObjectsFailed", "Count", counts.failed.into()),
             ("Throttled", "Count", counts.throttled.into()),
             ("HandOns", "Count", counts.hand_ons.into()),
             ("Duration", "Milliseconds", milliseconds.into()),
-            ("ObjectsPerSecond", "Count/Second", self.rate(counts.deleted).into()),
             ("Refused", "Count", u64::from(end.is_refusal()).into()),
             ("Failed", "Count", u64::from(end.is_failure()).into()),
+            ("ColdStart", "Count", u64::from(self.cold).into()),
         ];
-        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let definitions: Vec<Value> =
             metrics.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit})).collect();
         let mut line = Map::new();
         line.insert(
             "_aws".into(),
             json!({
-                "Timestamp": timestamp.as_millis() as u64,
+                "Timestamp": since_epoch.as_millis() as u64,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
                     "Dimensions": [["FunctionName", "Entry"], ["FunctionName"]],
@@ -192,6 +260,7 @@ impl Meter {
         );
         line.insert("message".into(), "deletion summary".into());
         line.insert("level".into(), end.level().into());
+        line.insert("timestamp".into(), timestamp().into());
         line.insert("FunctionName".into(), function_name.into());
         line.insert("Entry".into(), self.entry.as_str().into());
         line.insert("request_id".into(), self.request_id.as_str().into());
@@ -199,6 +268,8 @@ impl Meter {
             ("message_id", end.message_id.as_deref()),
             ("project_id", end.project_id.as_deref()),
             ("job_id", end.job_id.as_deref()),
+            ("caller_type", end.caller_type),
+            ("caller", end.caller.as_deref()),
             ("error_code", end.error_code),
             ("error", end.error.as_deref()),
         ] {
@@ -213,6 +284,9 @@ impl Meter {
         for (name, _, value) in metrics {
             line.insert(name.into(), value);
         }
+        // A field, not a metric: an average over requests of 1 and of a million objects says
+        // nothing; the sums of ObjectsDeleted and Duration do.
+        line.insert("objects_per_second".into(), self.rate(counts.deleted).into());
         Value::Object(line)
     }
 }
@@ -270,6 +344,11 @@ pub struct End {
     pub project_id: Option<String>,
     pub job_id: Option<String>,
     pub message_id: Option<String>,
+    /// Who asked, for the audit trail: how (`jwt`, `iam`, `sqs`, `eventbridge`, `hand_on`…)…
+    pub caller_type: Option<&'static str>,
+    /// …and as whom (a token's subject and project, an ARN, a queue and its sender, an event's
+    /// source and account).
+    pub caller: Option<String>,
 }
 
 impl End {
@@ -282,6 +361,8 @@ impl End {
             project_id: None,
             job_id: None,
             message_id: None,
+            caller_type: None,
+            caller: None,
         }
     }
 
@@ -290,17 +371,19 @@ impl End {
         self.outcome == Outcome::Refused || self.status.is_some_and(|s| (400..500).contains(&s))
     }
 
-    /// A request that did not do its work for a reason of the store's or the function's.
+    /// A request that did not do its work for a reason of the store's or the function's, or for
+    /// lack of time (an SQS message not tried, which comes back to the queue).
     pub fn is_failure(&self) -> bool {
         !self.is_refusal()
-            && (self.outcome == Outcome::Failed || self.status.is_some_and(|s| s >= 500))
+            && (matches!(self.outcome, Outcome::Failed | Outcome::NotTried)
+                || self.status.is_some_and(|s| s >= 500))
     }
 
     fn level(&self) -> &'static str {
-        if self.is_failure() {
-            "ERROR"
-        } else if self.is_refusal() {
+        if self.outcome == Outcome::NotTried || self.is_refusal() {
             "WARN"
+        } else if self.is_failure() {
+            "ERROR"
         } else {
             "INFO"
         }

@@ -139,7 +139,7 @@ async fn a_starting_or_running_job_is_refused_and_nothing_is_deleted() {
     world.jobs.seed_job("", &JobSpec::new(P1, "starting").status("starting")).await;
     for job in ["xyz", "starting"] {
         let event = http_api_event(P1, P1, &body(job, "etl", None));
-        assert_refused_untouched(&world, event, 409, "res.1024").await;
+        assert_refused_untouched(&world, event, 400, "res.1024").await;
     }
 }
 

@@ -16,7 +16,7 @@ fn status_of(code: &str) -> Option<u16> {
         "res.1012" => 403,
         "res.3301" => 404,
         "res.1007" => 405,
-        "res.1024" => 409,
+        "res.1024" => 400,
         "res.5001" => 500,
         "res.5003" => 503,
         _ => return None,

@@ -39,6 +39,7 @@ fn assert_emf(line: &Value) {
         "Duration",
         "Refused",
         "Failed",
+        "ColdStart",
     ] {
         assert!(declared.contains(name), "{name} is not declared: {line}");
     }
@@ -226,4 +227,94 @@ async fn every_message_of_a_batch_is_tried_in_the_invocation_that_received_it() 
         0,
         "none failed; small deleted, large handed on",
     );
+}
+
+#[tokio::test]
+async fn every_summary_says_who_asked_and_when() {
+    // GIVEN jobs, and a deletion that outlives its first invocation
+    let world = observed(
+        "audit",
+        &[("HTTP_BUDGET_MS", "1000"), ("DELETE_CONCURRENCY", "1"), ("DELETE_BATCH_SIZE", "5")],
+    )
+    .await;
+    for job in ["a", "b", "c"] {
+        world.jobs.seed_job("", &JobSpec::new("p1", job)).await;
+    }
+    let request = |job: &str| json!({"project_id": "p1", "job_id": job, "type": "etl", "offline_platform": {}});
+
+    // WHEN each entry asks for a deletion: HTTP with a JWT, SQS, EventBridge, and a hand-on
+    let http = invoke(&world.app, http_api_event("p1", "p1", &body("a", "etl", None))).await;
+    assert_eq!(http.0, 200, "{}", http.1);
+    let sqs = sqs_event(&[("m1", request("b").to_string())]);
+    invoke_event(&world.app, sqs, Duration::from_secs(30)).await.unwrap();
+    let event = testkit::delete_job_event(&request("c"));
+    invoke_event(&world.app, event, Duration::from_secs(30)).await.unwrap();
+    let hand_on = json!({"request": request("gone"), "chain": "c1", "deleted_objects": 0,
+        "deleted_bytes": 0, "hops": 1});
+    let event = world.hand_ons.event(&[("h1", hand_on.to_string())]);
+    invoke_event(&world.app, event, Duration::from_secs(30)).await.unwrap();
+
+    // THEN every summary names who asked, and when (RFC 3339)
+    let lines = summaries(&world);
+    let who: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["caller_type"].as_str().unwrap(), l["caller"].as_str().unwrap()))
+        .collect();
+    let hand_on_queue = world.hand_ons.arn.rsplit(':').next().unwrap().to_owned();
+    assert_eq!(
+        who,
+        [
+            ("jwt", "sub=user-of-p1 project_id=p1"),
+            ("sqs", "queue=del-job sender=AROAEXAMPLE:res-cleanup"),
+            ("eventbridge", "source=res.jobs account=123456789012"),
+            ("hand_on", format!("queue={hand_on_queue}").as_str()),
+        ]
+    );
+    for line in &lines {
+        let when = line["timestamp"].as_str().unwrap();
+        let parsed = aws_sdk_s3::primitives::DateTime::from_str(
+            when,
+            aws_sdk_s3::primitives::DateTimeFormat::DateTime,
+        );
+        assert!(parsed.is_ok(), "{when}");
+    }
+}
+
+#[tokio::test]
+async fn an_sqs_message_not_tried_is_counted_failed_and_warned() {
+    let _heavy = testkit::heavy().await;
+    // GIVEN a batch of a job too large for one invocation and a small one, a store that admits
+    // 1,500 deletions a second, and a hand-on queue that stalls: the first message holds its
+    // invocation until it must answer
+    let sqs = testkit::proxy_to_moto(Settings::default()).await;
+    let sqs_url = sqs.url();
+    let env = [("DEADLINE_MARGIN_MS", "1000"), ("AWS_ENDPOINT_URL_SQS", sqs_url.as_str())];
+    let (world, s3) = World::behind_proxy("nottried", Settings::default(), &env).await;
+    s3.set_write_limit(Some(1_500));
+    let stall = s3_proxy::Fault::new(
+        s3_proxy::Match::Any,
+        s3_proxy::Action::Stall(Duration::from_secs(60)),
+    );
+    sqs.set(Settings { delay: Duration::ZERO, faults: vec![stall] });
+    world.jobs.seed_job("", &JobSpec::new("p1", "large").objects(6_000, 4)).await;
+    let small = world.jobs.seed_job("", &JobSpec::new("p1", "small")).await;
+    let request = |job: &str| {
+        json!({"project_id": "p1", "job_id": job, "type": "etl", "offline_platform": {}})
+            .to_string()
+    };
+    let batch = sqs_event(&[("m-large", request("large")), ("m-small", request("small"))]);
+
+    // WHEN the batch is delivered three seconds before its deadline
+    let answer = invoke_event(&world.app, batch, Duration::from_secs(3)).await.unwrap();
+
+    // THEN both messages come back; the second, never tried, is counted failed, at WARN
+    let failed = json!([{"itemIdentifier": "m-large"}, {"itemIdentifier": "m-small"}]);
+    assert_eq!(answer["batchItemFailures"], failed);
+    let line = world.last_summary();
+    assert_eq!(
+        (line["outcome"].as_str(), line["message_id"].as_str()),
+        (Some("not_tried"), Some("m-small"))
+    );
+    assert_eq!((line["Failed"].as_u64(), line["level"].as_str()), (Some(1), Some("WARN")));
+    assert!(world.jobs.keys().await.is_superset(&small));
 }

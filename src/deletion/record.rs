@@ -184,7 +184,7 @@ mod tests {
         for status in ["starting", "running", "paused"] {
             let r = record(&format!(r#"{{"type":"etl","status":"{status}"}}"#)).unwrap();
             let err = r.admit(&request("etl")).unwrap_err();
-            assert_eq!((err.status(), err.code()), (409, "res.1024"), "{status}");
+            assert_eq!((err.status(), err.code()), (400, "res.1024"), "{status}");
             assert!(err.to_string().contains(status));
         }
         for status in ["succeeded", "failed", "deleting"] {

@@ -81,6 +81,63 @@ impl Caller {
     }
 }
 
+/// Who asked, for the audit trail, whether or not they may: how they were known, and as whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Who {
+    /// `jwt`, `cognito`, `lambda_authorizer`, `iam`, or `none` for no authorizer context.
+    pub kind: &'static str,
+    /// The token's subject and project, or the signer's ARN.
+    pub id: String,
+}
+
+impl Who {
+    /// The asker of an HTTP API or Function URL request (payload format 2.0).
+    pub fn of_http_api(authorizer: Option<&ApiGatewayRequestAuthorizer>, claim: &str) -> Who {
+        let Some(authorizer) = authorizer else { return Who::nobody() };
+        if let Some(iam) = &authorizer.iam {
+            return Who { kind: "iam", id: iam.user_arn.clone().unwrap_or_default() };
+        }
+        if let Some(jwt) = &authorizer.jwt {
+            let claims = |name: &str| jwt.claims.get(name).map(String::as_str);
+            return Who::token("jwt", claims("sub"), claim, claims(claim));
+        }
+        let field = |name: &str| authorizer.fields.get(name).and_then(Value::as_str);
+        if authorizer.fields.is_empty() {
+            return Who::nobody();
+        }
+        Who::token("lambda_authorizer", field("sub").or(field("principalId")), claim, field(claim))
+    }
+
+    /// The asker of a REST API request (payload format 1.0).
+    pub fn of_rest_api(context: &ApiGatewayProxyRequestContext, claim: &str) -> Who {
+        let fields = &context.authorizer.fields;
+        if let Some(claims) = fields.get("claims") {
+            let claims = |name: &str| claims.get(name).and_then(Value::as_str);
+            return Who::token("cognito", claims("sub"), claim, claims(claim));
+        }
+        if !fields.is_empty() {
+            let field = |name: &str| fields.get(name).and_then(Value::as_str);
+            return Who::token("lambda_authorizer", field("principalId"), claim, field(claim));
+        }
+        match context.identity.user_arn.as_deref().filter(|arn| !arn.is_empty()) {
+            Some(arn) => Who { kind: "iam", id: arn.to_owned() },
+            None => Who::nobody(),
+        }
+    }
+
+    fn token(kind: &'static str, subject: Option<&str>, claim: &str, project: Option<&str>) -> Who {
+        let printable = |value: Option<&str>| -> String {
+            value.unwrap_or("").chars().filter(|c| !c.is_control()).take(128).collect()
+        };
+        let id = format!("sub={} {claim}={}", printable(subject), printable(project));
+        Who { kind, id }
+    }
+
+    fn nobody() -> Who {
+        Who { kind: "none", id: String::new() }
+    }
+}
+
 /// Whether a pattern names `arn`, or the role of an assumed-role session:
 /// `arn:aws:sts::111122223333:assumed-role/cleanup/session` acts as
 /// `arn:aws:iam::111122223333:role/cleanup` (a session's ARN drops the role's path).
@@ -129,6 +186,19 @@ mod tests {
 
     fn patterns(texts: &[&str]) -> Vec<PrincipalPattern> {
         texts.iter().map(|t| PrincipalPattern::parse(t).unwrap()).collect()
+    }
+
+    #[test]
+    fn who_asked_is_told_for_every_authorizer() {
+        let jwt = json!({"jwt": {"claims": {"project_id": "p1", "sub": "u-1"}, "scopes": null}});
+        let jwt: Option<ApiGatewayRequestAuthorizer> = serde_json::from_value(jwt).unwrap();
+        let who = Who::of_http_api(jwt.as_ref(), "project_id");
+        assert_eq!((who.kind, who.id.as_str()), ("jwt", "sub=u-1 project_id=p1"));
+        let iam = json!({"iam": {"userArn": "arn:aws:iam::111122223333:role/x"}});
+        let iam: Option<ApiGatewayRequestAuthorizer> = serde_json::from_value(iam).unwrap();
+        let who = Who::of_http_api(iam.as_ref(), "project_id");
+        assert_eq!((who.kind, who.id.as_str()), ("iam", "arn:aws:iam::111122223333:role/x"));
+        assert_eq!(Who::of_http_api(None, "project_id").kind, "none");
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub(super) async fn eventbridge(
     let event: EventBridge =
         serde_json::from_str(event.get()).map_err(|_| EventError::Unrecognised)?;
     let meter = Meter::new(Entry::EventBridge, &context.request_id);
-    let handled = honour(app, &event, context, &meter).await;
+    let who = format!("source={} account={}", event.source, event.account);
+    let handled = honour(app, &event, context, &meter).await.asked_by("eventbridge", who);
     summarise(app, &meter, &handled, |_| {});
     match handled.ending {
         Ending::Deleted(progress) => Ok(json!({

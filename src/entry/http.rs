@@ -7,7 +7,7 @@
 //! Events are read with `lambda_http`'s own event types rather than its `http::Request`
 //! conversion, which panics on some malformed paths and base64 bodies.
 
-use super::auth::Caller;
+use super::auth::{Caller, Who};
 use super::{Ending, Handled, summarise};
 use crate::app::App;
 use crate::budget::Budget;
@@ -42,6 +42,8 @@ struct HttpCall {
     body: Option<String>,
     body_is_base64: bool,
     caller: Result<Caller, ApiError>,
+    /// Who asked, whether or not they may: for the audit trail.
+    who: Who,
 }
 
 impl HttpCall {
@@ -71,6 +73,7 @@ impl HttpCall {
                 body: e.body,
                 body_is_base64: e.is_base64_encoded,
                 caller: Caller::of_http_api(context.authorizer.as_ref(), claim),
+                who: Who::of_http_api(context.authorizer.as_ref(), claim),
             })
         } else {
             let e: ApiGatewayProxyRequest = serde_json::from_value(event).map_err(unreadable)?;
@@ -88,6 +91,7 @@ impl HttpCall {
                 body: e.body,
                 body_is_base64: e.is_base64_encoded,
                 caller: Caller::of_rest_api(&e.request_context, claim),
+                who: Who::of_rest_api(&e.request_context, claim),
             })
         }
     }
@@ -147,14 +151,21 @@ pub(super) async fn handle(app: &App, event: Value, context: &lambda_runtime::Co
         Some(config.time.http_budget),
     );
     let meter = Meter::new(Entry::Http, &context.request_id);
-    let served = match HttpCall::parse(event, &config.trust.project_claim) {
-        Ok(call) => serve(app, call, budget, &meter).await,
-        Err(err) => Served { result: Err(err), request: None },
+    let (served, who) = match HttpCall::parse(event, &config.trust.project_claim) {
+        Ok(call) => {
+            let who = call.who.clone();
+            (serve(app, call, budget, &meter).await, Some(who))
+        }
+        Err(err) => (Served { result: Err(err), request: None }, None),
     };
     let answer = Answer::of(&served.result);
     let handled = match &served.request {
         Some(request) => Handled::about(request, Ending::of(served.result)),
         None => Handled::new(Ending::of(served.result)),
+    };
+    let handled = match who {
+        Some(who) => handled.asked_by(who.kind, who.id),
+        None => handled,
     };
     summarise(app, &meter, &handled, |end| end.status = Some(answer.status));
     answer.into_event()

@@ -164,20 +164,27 @@ impl Ending {
     }
 }
 
-/// One deletion request handled: how it ended, and which job it was about, once known.
+/// One deletion request handled: how it ended, which job it was about once known, and who asked.
 #[derive(Debug)]
 struct Handled {
     ending: Ending,
     ids: Option<(Id, Id)>,
+    /// How the asker was known, and as whom: the audit trail.
+    who: Option<(&'static str, String)>,
 }
 
 impl Handled {
     fn new(ending: Ending) -> Handled {
-        Handled { ending, ids: None }
+        Handled { ending, ids: None, who: None }
     }
 
     fn about(request: &DeleteRequest, ending: Ending) -> Handled {
-        Handled { ending, ids: Some((request.project_id.clone(), request.job_id.clone())) }
+        let ids = Some((request.project_id.clone(), request.job_id.clone()));
+        Handled { ending, ids, who: None }
+    }
+
+    fn asked_by(self, kind: &'static str, id: String) -> Handled {
+        Handled { who: Some((kind, id)), ..self }
     }
 }
 
@@ -188,6 +195,10 @@ fn summarise(app: &App, meter: &Meter, handled: &Handled, amend: impl FnOnce(&mu
     let (project_id, job_id) = handled.ids.clone().unzip();
     end.project_id = project_id.map(|id| id.to_string());
     end.job_id = job_id.map(|id| id.to_string());
+    if let Some((kind, id)) = &handled.who {
+        end.caller_type = Some(kind);
+        end.caller = Some(id.clone());
+    }
     amend(&mut end);
     app.sink.emit(meter.summary(&app.config.function_name, &end));
 }

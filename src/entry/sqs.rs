@@ -34,6 +34,22 @@ struct Message {
     body: String,
     #[serde(rename = "eventSourceARN", default)]
     source: String,
+    #[serde(default)]
+    attributes: Attributes,
+}
+
+#[derive(Deserialize, Default)]
+struct Attributes {
+    /// The sender's IAM principal id (`AROA…:session` for a role).
+    #[serde(rename = "SenderId", default)]
+    sender_id: String,
+}
+
+impl Message {
+    /// The queue's name, the last part of its ARN.
+    fn queue(&self) -> &str {
+        self.source.rsplit(':').next().unwrap_or_default()
+    }
 }
 
 pub(super) async fn handle(
@@ -56,6 +72,12 @@ pub(super) async fn handle(
             carry_on(app, &message.body, budget.share(messages - turn), &meter).await
         } else {
             process(app, &message.body, budget.share(messages - turn), &meter).await
+        };
+        let handled = if from_hand_on_queue {
+            handled.asked_by("hand_on", format!("queue={}", message.queue()))
+        } else {
+            let sender = &message.attributes.sender_id;
+            handled.asked_by("sqs", format!("queue={} sender={sender}", message.queue()))
         };
         if !handled.ending.is_done() {
             // Invalid requests go on failing until the dead-letter queue takes them; the

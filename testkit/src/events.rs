@@ -17,7 +17,7 @@ pub fn http_api_event(project: &str, token_project: &str, body: &Value) -> Value
             "http": {"method": "DELETE", "path": format!("/v1/{project}/del-job")},
             "stage": "$default",
             "requestId": "test",
-            "authorizer": {"jwt": {"claims": {"project_id": token_project}}}
+            "authorizer": {"jwt": {"claims": {"project_id": token_project, "sub": format!("user-of-{token_project}")}}}
         },
         "body": body.to_string(),
         "isBase64Encoded": false
@@ -66,7 +66,8 @@ pub fn sqs_event(messages: &[(&str, String)]) -> Value {
         .map(|(id, body)| {
             json!({
                 "messageId": id, "receiptHandle": "handle", "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                "attributes": {"ApproximateReceiveCount": "1", "SenderId": "AROAEXAMPLE:res-cleanup"},
+                "messageAttributes": {},
                 "md5OfBody": "", "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:del-job", "awsRegion": "eu-west-1"
             })

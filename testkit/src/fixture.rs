@@ -52,6 +52,22 @@ pub async fn client() -> Client {
     client_for(&endpoint).await
 }
 
+/// A new customer-managed KMS key on moto, for buckets encrypted with SSE-KMS; its ARN.
+pub async fn kms_key() -> String {
+    let settings = S3Settings {
+        max_attempts: 3,
+        attempt_timeout: std::time::Duration::from_secs(60),
+        endpoint: None,
+    };
+    let shared = del_job::store::aws_config(&settings).await;
+    let config = aws_sdk_kms::config::Builder::from(&shared)
+        .region(aws_sdk_kms::config::Region::new("eu-west-1"))
+        .endpoint_url(moto_endpoint());
+    let kms = aws_sdk_kms::Client::from_conf(config.build());
+    let key = kms.create_key().description("del-job test bucket key").send().await.expect("a key");
+    key.key_metadata().and_then(|k| k.arn()).expect("the key's ARN").to_owned()
+}
+
 /// The moto server, for what Garage lacks (versioning, object lock).
 pub fn moto_endpoint() -> String {
     std::env::var("DEL_JOB_TEST_MOTO_ENDPOINT")
@@ -102,6 +118,37 @@ impl Bucket {
                 .expect("create bucket");
         }
         Bucket { client: client.clone(), name: name.to_owned() }
+    }
+
+    /// Encrypts what is written from now on with `key`, a customer-managed KMS key (SSE-KMS by
+    /// default, as enterprise accounts set their buckets); moto.
+    pub async fn encrypt_with(&self, key: &str) {
+        use aws_sdk_s3::types::{
+            ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+            ServerSideEncryptionRule,
+        };
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::AwsKms)
+            .kms_master_key_id(key)
+            .build()
+            .expect("an encryption rule");
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(by_default)
+            .build();
+        let config =
+            ServerSideEncryptionConfiguration::builder().rules(rule).build().expect("rules");
+        let encrypt = self.client.put_bucket_encryption().bucket(&self.name);
+        encrypt.server_side_encryption_configuration(config).send().await.expect("encrypt bucket");
+    }
+
+    /// How the object at `key` is encrypted at rest, and with which KMS key.
+    pub async fn encryption_of(&self, key: &str) -> (Option<String>, Option<String>) {
+        let head =
+            self.client.head_object().bucket(&self.name).key(key).send().await.expect("head");
+        (
+            head.server_side_encryption().map(|e| e.as_str().to_owned()),
+            head.ssekms_key_id().map(str::to_owned),
+        )
     }
 
     /// Turns versioning on (moto; Garage has none).

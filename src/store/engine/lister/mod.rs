@@ -3,12 +3,17 @@
 //! round trips. So the lister first probes a prefix with a delimiter listing, and when the probe
 //! shows a few sub-folders it lists them concurrently, down to a bounded depth.
 //!
-//! A probe asks for a short page first (`PROBE_KEYS` entries), and for a full page after it
-//! only when the folder holds more. A probe only needs to see the sub-folders, and a store may
-//! read a page's worth of keys for each sub-folder it rolls up: Garage does, and its probe of 16
-//! sub-folders of 1,250 keys took 75-100 ms with pages of 1,000, 8-9 ms with pages of 100.
+//! S3 bills a list request whatever its size, so a probe below the job's root asks for a full
+//! page: a folder's probe is most often its first page of keys too. Only the root's probe asks
+//! for a short page (`PROBE_KEYS` entries) first, and for a full one after it when the root holds
+//! more: a job's root holds its record and a few sub-folders, which a store may roll up at a
+//! page's worth of keys each (Garage does: its probe of 16 sub-folders of 1,250 keys took
+//! 75-100 ms with pages of 1,000, 8-9 ms with pages of 100), and a short page shows them as well.
+//! The same cost meets the full-page probe of a folder of large sub-folders below the root, once a
+//! job (2% of a 20,000-object job on Garage; nothing on S3, whose delimiter listings do not read
+//! the keys they roll up).
 //! The probe's keys are used whenever they can be: a probe that shows a few sub-folders and no
-//! more keys than its two pages sends its keys and splits; a probe of a large folder without
+//! more keys than its pages sends its keys and splits; a probe of a large folder without
 //! sub-folders goes on from where it stopped, in key ranges listed side by side (ranges.rs).
 //! Only a probe that is both large and mixed (sub-folders and more keys than its pages hold) is
 //! thrown away, and its folder listed from the start in one chain, so that no key is sent twice.
@@ -55,9 +60,9 @@ const PREFIX_BUDGET: usize = 64;
 const MAX_FANOUT: usize = 32;
 /// Key ranges a folder may be cut into in all.
 const RANGE_BUDGET: usize = 256;
-/// Entries (keys and sub-folders) a probe asks for before it asks for a full page: enough for
-/// a small folder whole, few enough that rolling up large sub-folders costs the store little.
-/// A range's tail ([`Start::Tail`]) asks for as many.
+/// Entries (keys and sub-folders) the root's probe asks for before it asks for a full page:
+/// enough for a job's root whole, few enough that rolling up large sub-folders costs the store
+/// little.
 const PROBE_KEYS: i32 = 100;
 
 /// Lists every object of a target and sends them in pages.
@@ -144,7 +149,10 @@ impl Lister<'_> {
             // Ranges are cut only while few listings run: a tree of sub-folders is already
             // listed side by side.
             let listings = running.len() + queue.len();
-            let cut_room = (self.concurrency / 2).saturating_sub(listings).min(splits.ranges_left);
+            let cut_room = (self.concurrency / 2)
+                .saturating_sub(listings)
+                .min(splits.ranges_left)
+                .min(ranges::CUT_WAVE);
             match done? {
                 Done::Chained { complete: chained, found } => {
                     complete &= chained;
@@ -228,7 +236,8 @@ impl Lister<'_> {
         Ok(tap.take().unwrap_or_else(|| ListPage::from_output(&output)))
     }
 
-    /// A probe: a short delimiter page, then a full one when the folder holds more.
+    /// A probe: a delimiter page; at the root, a short one first, then a full one when the root
+    /// holds more.
     async fn probe<'p>(
         &self,
         prefix: String,
@@ -238,8 +247,11 @@ impl Lister<'_> {
         // The deleters hung up: nothing more to list for.
         let Ok(slot) = self.reserve(pages).await else { return Ok(Done::cut_short()) };
         let probe = async {
-            let short = self.list(&prefix).delimiter("/").max_keys(PROBE_KEYS);
-            let mut probe = self.delimited(&self.fetch(short).await?, &prefix);
+            let first = self.list(&prefix).delimiter("/");
+            let mut probe = match depth {
+                0 => self.delimited(&self.fetch(first.max_keys(PROBE_KEYS)).await?, &prefix),
+                _ => return Ok(self.delimited(&self.full_page(self.fetch(first)).await?, &prefix)),
+            };
             if let (true, Some(token)) = (probe.truncated, probe.token.take()) {
                 let full = self.list(&prefix).delimiter("/").continuation_token(token);
                 let rest = self.delimited(&self.full_page(self.fetch(full)).await?, &prefix);
@@ -393,8 +405,8 @@ impl Done<'_> {
 
 /// Full pages that may be read at once out of `concurrency` list requests: a quarter. A reply
 /// of 1,000 keys is ~300 KB, and 32 read side by side were the peak of the function's memory;
-/// 8 of them still keep a store busy, and probes of `PROBE_KEYS` entries, which cost little,
-/// still go out as wide as `concurrency` allows.
+/// 8 of them still keep a store busy, and the root's short probes, which cost little, still go
+/// out as wide as `concurrency` allows.
 pub(super) fn full_pages_in_flight(concurrency: usize) -> usize {
     (concurrency / 4).max(1)
 }

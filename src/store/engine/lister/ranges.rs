@@ -5,14 +5,18 @@
 //! missed or listed twice.
 //!
 //! The cut points are guessed from one page. Jobs name their outputs with counters
-//! (`part-00000`, `data-0001999.bin`, hex hashes), so the position where the page's first and
-//! last keys part shows how far one page reaches; stepping the key up to that position, in the
-//! counter's alphabet, gives points about a page apart. A range whose first page ends before the
-//! range does asks for a short page next ([`Start::Tail`]), since it most likely holds only a
-//! few keys more, or none.
+//! (`part-00000`, `data-0001999.bin`, hex hashes): read as a number in its alphabet where the
+//! page's first and last keys part, the counter shows how far one page reaches. Points are cut
+//! [`RANGE_FILL`] of a page apart, so that a range's first page reaches past its end and shows
+//! it whole in one request (S3 bills each). A guess too wide costs a request more in that range,
+//! never a key.
+//!
+//! A folder's end cannot be known before it is listed, and every range past it costs a request
+//! that finds nothing; so ranges are cut in waves of [`CUT_WAVE`], each from the page of the range
+//! that reaches furthest, and a folder ends at most a wave's worth of requests past its last key.
 
 use super::scan::ListPage;
-use super::{Delimited, Done, Lister, Listing, PROBE_KEYS};
+use super::{Delimited, Done, Lister, Listing};
 use crate::store::StoreError;
 use crate::store::engine::Listed;
 use crate::store::engine::page::Page;
@@ -33,10 +37,20 @@ pub(super) enum Start {
     After(String),
     /// Where the last page ended.
     Token(String),
-    /// Where the first page of a range cut about a page long ended without reaching the range's
-    /// end: most likely just before it, so a short page asks, not a full one read past it.
-    Tail(String),
 }
+
+/// Ranges are cut to this share of a page: a range's first page reaches past its end, and so
+/// shows it whole; the keys past it, a twentieth of a page, are read twice.
+const RANGE_FILL: f64 = 0.95;
+/// The most ranges cut from one page: what a folder may cost past its end.
+pub(super) const CUT_WAVE: usize = 4;
+/// Keys in a full page.
+const PAGE_KEYS: f64 = 1000.0;
+/// A page's counter is read to this many steps at least, so that a cut lands within a percent
+/// of a page of where it is aimed.
+const MIN_STEPS: u128 = 200;
+/// Digits of a counter read at most.
+const MAX_DIGITS: usize = 8;
 
 impl Lister<'_> {
     /// One delimiter page of `range`.
@@ -53,14 +67,8 @@ impl Lister<'_> {
         let request = match &range.start {
             Start::After(key) => request.start_after(key),
             Start::Token(token) => request.continuation_token(token),
-            Start::Tail(token) => request.continuation_token(token).max_keys(PROBE_KEYS),
         };
-        let listed = async {
-            match range.start {
-                Start::Tail(_) => self.fetch(request).await,
-                _ => self.full_page(self.fetch(request)).await,
-            }
-        };
+        let listed = self.full_page(self.fetch(request));
         let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
             return Ok(Done::cut_short());
         };
@@ -83,7 +91,7 @@ impl Lister<'_> {
         // Only a range's first page starts after a key; later ones go on from a token.
         let after = match start {
             Start::After(key) => Some(key),
-            Start::Token(_) | Start::Tail(_) => None,
+            Start::Token(_) => None,
         };
         let past_end = |key: &str| upto.as_deref().is_some_and(|upto| key > upto);
         // A store that ignored `start-after` must not make another range's keys ours too.
@@ -101,15 +109,7 @@ impl Lister<'_> {
         let mut cuts = Vec::new();
         if let Some(token) = token.filter(|_| truncated && !ended) {
             cuts = cuts_after(&prefix, &listed, upto.as_deref(), room);
-            // Cut where a counter steps, a range often holds exactly a page (after `data-0002`
-            // up to `data-0003`: `data-0002000` to `data-0002999`), so its first page ends
-            // just before the range does, and a full page after it would be read past the
-            // range for nothing.
-            let start = match after.is_some() && upto.is_some() && cuts.is_empty() {
-                true => Start::Tail(token),
-                false => Start::Token(token),
-            };
-            next.extend(ranges(prefix, start, upto, &cuts));
+            next.extend(ranges(prefix, Start::Token(token), upto, &cuts));
         }
         self.send(slot, listed);
         (next, cuts.len())
@@ -174,9 +174,9 @@ const PRINTABLE: [u8; 94] = {
 };
 
 /// At most `most` points after the last of `keys` and before `upto`, in order, that cut the
-/// rest of a folder into ranges of about a page each. `keys` is one page of the folder, in order,
-/// every key starting with `prefix` and holding no '/' after it. Empty when the page shows no
-/// counter to step.
+/// rest of a folder into ranges of [`RANGE_FILL`] of a page each. `keys` is one page of the
+/// folder, in order, every key starting with `prefix` and holding no '/' after it. Empty when the
+/// page shows no counter to read.
 fn cut_points(prefix: &str, keys: &[&str], upto: Option<&str>, most: usize) -> Vec<String> {
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else { return Vec::new() };
     let (first, last) = (first.as_bytes(), last.as_bytes());
@@ -185,32 +185,71 @@ fn cut_points(prefix: &str, keys: &[&str], upto: Option<&str>, most: usize) -> V
     if parted < prefix.len() || parted >= first.len().min(last.len()) {
         return Vec::new();
     }
-    // The counter's digits are where the keys part and the position after it.
+    // The counter's alphabet, from where the keys part and the position after it.
     let digits = keys.iter().flat_map(|key| key.as_bytes().iter().skip(parted).take(2).copied());
     let Some(alphabet) = alphabet_of(digits) else { return Vec::new() };
-    let (Some(low), Some(high)) = (rank(alphabet, first[parted]), rank(alphabet, last[parted]))
-    else {
+    let base = alphabet.len() as u128;
+    // The counter's digits before the keys part, which a cut may carry into (`data-0000999` steps
+    // to `data-0001948`), but never into the folder's prefix.
+    let start = (prefix.len().max(parted.saturating_sub(MAX_DIGITS))..parted)
+        .rev()
+        .take_while(|&at| rank(alphabet, last[at]).is_some())
+        .last()
+        .unwrap_or(parted);
+    // The counter read to `width` digits past where the keys part; past a key's end, as its
+    // alphabet's first digit.
+    let value = |key: &[u8], width: usize| -> Option<u128> {
+        (start..parted + width).try_fold(0u128, |value, at| {
+            let digit = key.get(at).map_or(Some(0), |&byte| rank(alphabet, byte))?;
+            Some(value * base + digit as u128)
+        })
+    };
+    // Read as many digits as it takes to see the page's span in fine steps, stopping where a
+    // key holds something outside the counter's alphabet (its suffix).
+    let (mut width, mut span) = (0, (0, 0));
+    while width < MAX_DIGITS {
+        let (Some(low), Some(high)) = (value(first, width + 1), value(last, width + 1)) else {
+            break;
+        };
+        (width, span) = (width + 1, (low, high));
+        if high.saturating_sub(low) >= MIN_STEPS {
+            break;
+        }
+    }
+    let (low, high) = span;
+    if width == 0 || high <= low {
         return Vec::new();
-    };
-    // The page spans `spanned` digits where it parts. Stepping the digit before it moves about
-    // `alphabet / spanned` pages, stepping that digit itself `1 / spanned` of a page: take
-    // whichever is nearer one page.
-    let Some(spanned) = high.checked_sub(low).map(|apart| apart + 1) else { return Vec::new() };
-    let stepped = match parted > prefix.len() && alphabet.len() / spanned <= spanned {
-        true => parted,
-        false => parted + 1,
-    };
-    let mut point = last[..stepped].to_vec();
+    }
+    // Counter steps a page of keys reaches, at the density of this one; a range is cut a little
+    // shorter, so that its first page reaches past its end.
+    let per_page = (high - low) as f64 * PAGE_KEYS / keys.len() as f64;
+    let stride = ((per_page * RANGE_FILL) as u128).max(1);
+    let digits = parted - start + width;
+    let limit = base.pow(digits as u32);
     let mut points = Vec::new();
-    while points.len() < most && step(&mut point, alphabet, prefix.len()) {
-        // Only ASCII bytes were changed, each at a character of its own.
-        let Ok(cut) = String::from_utf8(point.clone()) else { break };
+    for wave in 1..=most as u128 {
+        let Some(at) = high.checked_add(stride * wave).filter(|at| *at < limit) else { break };
+        let mut point = last[..start].to_vec();
+        point.extend(render(at, digits, alphabet));
+        // Only ASCII bytes were added, each a character of its own.
+        let Ok(cut) = String::from_utf8(point) else { break };
         if upto.is_some_and(|upto| cut.as_str() >= upto) {
             break;
         }
         points.push(cut);
     }
     points
+}
+
+/// `value` as `width` digits of `alphabet`, the most significant first.
+fn render(mut value: u128, width: usize, alphabet: &[u8]) -> Vec<u8> {
+    let base = alphabet.len() as u128;
+    let mut digits = vec![alphabet[0]; width];
+    for digit in digits.iter_mut().rev() {
+        *digit = alphabet[(value % base) as usize];
+        value /= base;
+    }
+    digits
 }
 
 /// The smallest alphabet that holds every digit; none when one is not printable ASCII or '/'.
@@ -233,20 +272,6 @@ fn rank(alphabet: &[u8], byte: u8) -> Option<usize> {
     alphabet.iter().position(|&a| a == byte)
 }
 
-/// Steps `point` to the next string in `alphabet`, carrying left as a counter does, but never
-/// into its first `fixed` bytes; false when it cannot.
-fn step(point: &mut [u8], alphabet: &[u8], fixed: usize) -> bool {
-    for at in (fixed..point.len()).rev() {
-        let Some(rank) = rank(alphabet, point[at]) else { return false };
-        if let Some(&next) = alphabet.get(rank + 1) {
-            point[at] = next;
-            return true;
-        }
-        point[at] = alphabet[0];
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::tests;
@@ -254,9 +279,8 @@ mod tests {
     use crate::store::engine::backlog::Backlog;
     use tokio::sync::mpsc;
 
-    /// What a range keeps of a page (keys and sub-folders), and where it goes on: with a short
-    /// page or a full one, from which token. `after`: the range's start, when the page is the
-    /// range's first.
+    /// What a range keeps of a page (keys and sub-folders), and where it goes on: from which
+    /// token. `after`: the range's start, when the page is the range's first.
     fn range_of(
         page: &ListPage,
         after: Option<&str>,
@@ -280,9 +304,6 @@ mod tests {
         for listing in rest {
             match listing {
                 Listing::Chain { prefix } => kept.push(prefix),
-                Listing::Range(Range { start: Start::Tail(token), .. }) => {
-                    next = Some(("short", token))
-                }
                 Listing::Range(Range { start: Start::Token(token), .. }) => {
                     next = Some(("full", token))
                 }
@@ -308,15 +329,14 @@ mod tests {
 
     #[test]
     fn a_range_keeps_exactly_its_keys_whatever_the_store_sent() {
-        // A page from where the range starts: it goes on while nothing is past its end, with a
-        // short page, since the range most likely ends soon after its first page.
+        // A page from where the range starts, or a later one: the range goes on while nothing
+        // is past its end.
         let inside = page(&["b1", "b2"], &["b3/"], true);
         let kept = vec!["j/b1".into(), "j/b2".into(), "j/b3/".into()];
         assert_eq!(
             range_of(&inside, Some("b"), "c"),
-            (kept.clone(), Some(("short", "next".into())))
+            (kept.clone(), Some(("full", "next".into())))
         );
-        // A later page of a range that goes on: it goes on with full pages.
         assert_eq!(range_of(&inside, None, "c"), (kept, Some(("full", "next".into()))));
         // The end key itself is in; past it the range has ended, whether the page is
         // truncated or not.
@@ -337,30 +357,76 @@ mod tests {
     }
 
     #[test]
-    fn a_decimal_counter_is_cut_a_page_apart() {
+    fn a_decimal_counter_is_cut_a_little_under_a_page_apart() {
         let keys = keys_of((0..1000).map(|i| format!("j/out/data-{i:07}.bin")));
-        let points = cuts("j/out/", &keys, None, 12);
-        assert_eq!(points.first().map(String::as_str), Some("j/out/data-0001"));
-        assert_eq!(points.get(8).map(String::as_str), Some("j/out/data-0009"));
-        // The carry goes on as a counter does.
-        assert_eq!(points.get(9).map(String::as_str), Some("j/out/data-0010"));
-        assert_eq!(points.len(), 12);
-    }
-
-    #[test]
-    fn a_page_that_spans_few_digits_is_cut_on_the_next_digit() {
-        // Hex names whose page reaches only from 0000 to 02ff.
-        let mut keys = keys_of((0..1000).map(|i| format!("j/{:04x}-{i}", i * 768 / 1000)));
-        keys.sort();
-        assert_eq!(cuts("j/", &keys, None, 3), ["j/03", "j/04", "j/05"]);
+        let points = cuts("j/out/", &keys, None, 3);
+        // 948 keys after the page (1000 to 1947), then 949 in each range: a range's first page
+        // reaches past its end.
+        assert_eq!(points, ["j/out/data-0001948", "j/out/data-0002897", "j/out/data-0003846"]);
     }
 
     #[test]
     fn points_are_ordered_above_the_page_and_below_the_end() {
         let keys = keys_of((0..1000).map(|i| format!("p/part-{i:05}")));
-        let points = cuts("p/", &keys, Some("p/part-04"), 100);
-        assert_eq!(points, ["p/part-01", "p/part-02", "p/part-03"]);
+        let points = cuts("p/", &keys, Some("p/part-03"), 100);
+        assert_eq!(points, ["p/part-01948", "p/part-02897"]);
         assert!(points.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// Requests a folder of `keys` (sorted, under `prefix`) costs listed as the lister lists it:
+    /// a first page, then ranges cut from the page of the range that reaches furthest, a wave of
+    /// [`CUT_WAVE`] at a time; a range costs a page for every 1,000 of its keys, and one more
+    /// when its last page holds exactly its last key.
+    fn requests_to_list(prefix: &str, keys: &[String]) -> usize {
+        let page = 1000;
+        let mut requests = 1;
+        let mut from = page.min(keys.len());
+        let mut last_page: Vec<&str> = keys[..from].iter().map(String::as_str).collect();
+        while from < keys.len() {
+            let cuts = cut_points(prefix, &last_page, None, CUT_WAVE);
+            let mut start = from;
+            for cut in &cuts {
+                let end =
+                    start + keys[start..].iter().take_while(|k| k.as_str() <= cut.as_str()).count();
+                let held = end - start;
+                // A page reaches past the range's end only when it holds fewer than a page.
+                requests += held / page + 1;
+                start = end;
+            }
+            // The range that reaches furthest: one page, which the next wave is cut from.
+            requests += 1;
+            let end = (start + page).min(keys.len());
+            last_page = keys[start..end].iter().map(String::as_str).collect();
+            from = end;
+        }
+        requests
+    }
+
+    #[test]
+    fn listing_by_ranges_takes_about_a_request_a_page() {
+        type Naming = (&'static str, fn(usize) -> String);
+        let names: [Naming; 4] = [
+            ("a decimal counter", |i| format!("j/data-{i:07}.bin")),
+            ("every 16th of a counter", |i| format!("j/data-{:06}.parquet", i * 16)),
+            ("hex of a hash", |i| {
+                format!("j/{:016x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            }),
+            ("a counter in a Spark name", |i| {
+                format!("j/part-{i:05}-3f1c2b7a-c000.snappy.parquet")
+            }),
+        ];
+        for (naming, name) in names {
+            for objects in [2_500, 20_000, 100_000] {
+                let mut keys: Vec<String> = (0..objects).map(name).collect();
+                keys.sort();
+                let requests = requests_to_list("j/", &keys);
+                let least = objects.div_ceil(1000);
+                assert!(
+                    requests * 100 <= least * 110 + CUT_WAVE * 100,
+                    "{naming}, {objects} keys: {requests} requests, least {least}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -368,7 +434,11 @@ mod tests {
         // The carry would have to step the prefix itself.
         let keys = keys_of((0..1000).map(|i| format!("p9/{:03}", i)));
         assert_eq!(cuts("p9/", &keys, None, 5), Vec::<String>::new());
-        let keys = keys_of(["p/a.x", "p/a~x"].into_iter().map(str::to_owned));
+        // Names of any printable characters: the points are made of them too, but '/'.
+        let printable = |i: usize| char::from(PRINTABLE[i % PRINTABLE.len()]);
+        let mut keys =
+            keys_of((0..1000).map(|i| format!("p/a{}{}x", printable(i / 94), printable(i))));
+        keys.sort();
         let points = cuts("p/", &keys, None, 200);
         assert!(!points.is_empty());
         assert!(points.iter().all(|p| p.starts_with("p/") && !p[2..].contains('/')), "{points:?}");

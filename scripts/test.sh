@@ -48,6 +48,8 @@ SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true \
 say "cfn-lint on the template expanded by aws-sam-translator"
 "$SAM_VENV/bin/python" scripts/translate_template.py template.yaml target/template/translated.json
 cfn-lint target/template/translated.json
+say "what the trust model rests on, in the expanded template (scripts/check_template.py)"
+python3 scripts/check_template.py target/template/translated.json
 
 work=$(mktemp -d)
 trap 'garage_stop; moto_stop; rm -rf "$work"' EXIT

@@ -484,6 +484,68 @@ async fn a_recorded_path_the_function_may_not_delete_is_not_blamed_on_the_caller
     assert_eq!(world.jobs.keys().await, job);
 }
 
+/// A hand-on that cannot be sent, whether the queue refuses it at once, fails it again and again
+/// or does not answer, puts the record back as it was read (if it is still the one this
+/// invocation wrote; moto honours `If-Match`), so that the chain it named before, if any, still
+/// carries the job: the send leaves time for that.
+#[tokio::test]
+async fn a_hand_on_that_cannot_be_sent_leaves_the_record_as_it_was_read() {
+    let _heavy = testkit::heavy().await;
+    let queue_faults = [
+        Action::Reply { status: 500, code: "InternalError".into() },
+        Action::Stall(std::time::Duration::from_secs(30)),
+        Action::Reply { status: 403, code: "AccessDenied".into() },
+    ];
+    let mut broken = Vec::new();
+    for (queue_fault, earlier_chain) in
+        queue_faults.iter().flat_map(|f| [(f.clone(), None), (f.clone(), Some("c0ffee"))])
+    {
+        // GIVEN a job too large for one invocation on moto, its record as an earlier chain left
+        // it (or finished), and a hand-on queue that fails every message
+        let refuse = Fault::new(Match::Any, queue_fault.clone());
+        let sqs =
+            testkit::proxy_to_moto(Settings { faults: vec![refuse], ..Settings::default() }).await;
+        let sqs_url = sqs.url();
+        let env = [
+            ("HTTP_BUDGET_MS", "1500"),
+            ("DEADLINE_MARGIN_MS", "1000"),
+            ("AWS_ENDPOINT_URL_SQS", sqs_url.as_str()),
+        ];
+        let (world, s3) = World::on_moto_behind_proxy("restore", Settings::default(), &env).await;
+        s3.set_write_limit(Some(400));
+        let mut spec = JobSpec::new(P1, "j").objects(1_500, 4);
+        if let Some(chain) = earlier_chain {
+            spec = spec.status("deleting").deletion_chain(chain);
+        }
+        world.jobs.seed_job("", &spec).await;
+        let record = "p1/jobs/j/job.json";
+        let before = world.jobs.get(record).await.unwrap();
+
+        // WHEN it is deleted through the API, and the hand-on cannot be sent
+        let started = std::time::Instant::now();
+        let answer = invoke(&world.app, http_api_event(P1, P1, &body("j", "etl", None))).await;
+        let took = started.elapsed();
+
+        // THEN the answer is 503, in time, and the record is as it was read: the same bytes
+        testkit::refused(&answer, 503, "res.5003");
+        assert!(took.as_millis() < 1_500 + 2_000 + 1_000, "{took:?}");
+        let after = world.jobs.get(record).await.unwrap();
+        if after != before {
+            broken.push(format!(
+                "queue {queue_fault:?}, earlier chain {earlier_chain:?}, answered in {took:?}: \
+                 {}",
+                String::from_utf8_lossy(&after)
+            ));
+        }
+        drop(sqs);
+    }
+    assert!(
+        broken.is_empty(),
+        "records left marked by a chain no hand-on carries:\n{}",
+        broken.join("\n")
+    );
+}
+
 // ---- The stall matrix ---------------------------------------------------------------------
 
 /// Every kind of request the HTTP path makes, and how the proxy knows it.

@@ -3,6 +3,7 @@
 //! down. Every case checks what had to go is gone and what had to stay stayed.
 
 use s3_proxy::{Action, Fault, Match, Proxy, Settings};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use testkit::fixture::{Bucket, JobSpec};
@@ -126,17 +127,16 @@ async fn dropped_connections_and_stalls_are_survived() {
 
 #[tokio::test]
 async fn full_list_pages_are_read_a_quarter_of_the_list_slots_at_a_time() {
-    // 8 folders of 250 keys: each probe reads 100 keys, then its folder's other 150 in a full
-    // page that goes on from its continuation token. With 8 list slots, 2 full pages at once.
+    // 8 folders of 250 keys: the root's short probe, then full pages: the probe of `output/`, and
+    // one for each folder. With 8 list slots, 2 full pages at once.
     let f = faulty("full-pages", 2_000, &[("LIST_CONCURRENCY", "8")]).await;
-    let full_pages = fault(
-        Match::Contains("continuation-token".into()),
-        Action::Stall(Duration::from_millis(150)),
-    );
-    f.inject(vec![full_pages.clone()]);
+    // The first rule that matches acts: the root's short page is let through apart.
+    let short_page = fault(Match::Contains("max-keys=100".into()), Action::Forward);
+    let full_pages = fault(Match::ListObjects, Action::Stall(Duration::from_millis(150)));
+    f.inject(vec![short_page.clone(), full_pages.clone()]);
     f.assert_survives("full pages held for 150 ms each", std::slice::from_ref(&full_pages)).await;
-    assert_eq!(full_pages.fired(), 8, "one full page per folder");
-    assert_eq!(full_pages.peak_at_once(), 2, "8 probes, but 2 full pages side by side");
+    assert_eq!((short_page.fired(), full_pages.fired()), (1, 9), "the root's, then full pages");
+    assert_eq!(full_pages.peak_at_once(), 2, "8 folders, but 2 full pages side by side");
 }
 
 #[tokio::test]
@@ -152,24 +152,21 @@ async fn the_bucket_versioning_is_asked_beside_the_record() {
 }
 
 #[tokio::test]
-async fn a_range_cut_a_page_long_is_not_listed_a_full_page_past_its_end() {
-    // 5,000 keys in one folder, `part-000000` to `part-004999`. Its probe reads 1,100 keys, and
-    // with 8 list slots the rest is cut where the thousands step: ranges up to `part-002`,
-    // `part-003`, `part-004`, `part-005` and past it. The ranges after `part-002` and `part-003`
-    // hold exactly a page and more keys follow them, so their first page cannot show where they
-    // end: a short page after each asks.
-    let f = faulty_in("tails", 5_000, 0, &[("LIST_CONCURRENCY", "8")]).await;
-    // The first rule that matches acts: short pages are counted apart from the rest.
-    let short_pages = fault(Match::Contains("max-keys=100".into()), Action::Forward);
+async fn a_flat_folder_is_cut_into_ranges_each_listed_in_one_request() {
+    // 5,000 keys in one folder, `part-000000` to `part-004999`. Its probe reads a page, and the
+    // rest is cut a little under a page apart, in a wave of 4 ranges and the one past them: each
+    // range's first page reaches past its end, and so lists it whole.
+    let f = faulty_in("ranges", 5_000, 0, &[("LIST_CONCURRENCY", "8")]).await;
+    // The first rule that matches acts: the root's short page is counted apart from the rest.
+    let short_page = fault(Match::Contains("max-keys=100".into()), Action::Forward);
     let full_pages = fault(Match::ListObjects, Action::Forward);
-    f.inject(vec![short_pages.clone(), full_pages.clone()]);
-    f.assert_survives("a flat folder cut into ranges", &[short_pages.clone(), full_pages.clone()])
+    f.inject(vec![short_page.clone(), full_pages.clone()]);
+    f.assert_survives("a flat folder cut into ranges", &[short_page.clone(), full_pages.clone()])
         .await;
-    // The probe's second page, one for each of the 5 ranges; two full pages more without the
-    // short ones, each read wholly past its range.
+    // The probe of `output/`, then one page for each of the 5 ranges: the least, 5 pages for
+    // 5,000 keys, and one more.
     assert_eq!(full_pages.fired(), 6, "full pages");
-    // The two probes (the job's root, then `output/`) and the two ranges' tails.
-    assert_eq!(short_pages.fired(), 4, "short pages");
+    assert_eq!(short_page.fired(), 1, "the root's short page");
 }
 
 #[tokio::test]
@@ -373,4 +370,85 @@ async fn deletions_are_paced_to_the_rate_the_store_admits() {
         &now,
         &outcome,
     );
+}
+
+/// Seeds job `j` of p1 with `relative` keys beside victims outside it, deletes it through the
+/// API and returns (status, envelope, keys left in the job, victims gone).
+async fn delete_job_with_keys(
+    world: &World,
+    relative: &[String],
+) -> (u16, Value, Vec<String>, Vec<String>) {
+    let victims: BTreeSet<String> =
+        ["p1/jobs/k/job.json", "p1/jobs/k/x", "p1/jobs/j0/x", "p1/x"].map(String::from).into();
+    world.jobs.put_all(victims.iter().cloned()).await;
+    world.jobs.seed_job("", &JobSpec::new("p1", "k").objects(0, 0)).await;
+    world.jobs.seed_job("", &JobSpec::new("p1", "j").objects(0, 0)).await;
+    let doomed: BTreeSet<String> = relative.iter().map(|k| format!("p1/jobs/j/{k}")).collect();
+    world.jobs.put_all(doomed.iter().cloned()).await;
+    let stored = world.jobs.keys_under("p1/jobs/j/").await;
+    let expected: BTreeSet<String> =
+        doomed.iter().cloned().chain(["p1/jobs/j/job.json".to_string()]).collect();
+    assert_eq!(stored, expected, "the store keeps the keys as written");
+    let (status, envelope) =
+        invoke(&world.app, http_api_event("p1", "p1", &body("j", "etl", None))).await;
+    let now = world.jobs.keys().await;
+    let left = now.iter().filter(|k| k.starts_with("p1/jobs/j/")).cloned().collect();
+    let gone = victims.iter().filter(|k| !now.contains(*k)).cloned().collect();
+    (status, envelope, left, gone)
+}
+
+/// Keys inside the job whose names a store or a path normaliser could take for another: leading
+/// spaces, dot segments that would resolve outside the job, and, with a control character, the
+/// same sent alone in the URL of a DeleteObject.
+#[tokio::test]
+async fn dot_segments_and_spaces_in_keys_stay_inside_the_job() {
+    // GIVEN such keys in job j, and victims where the dot segments point
+    let world = World::new("dots", "").await;
+    let relative = [
+        " leading",
+        "  ",
+        "",
+        "/",
+        "//x",
+        "..",
+        ".",
+        "a/./b",
+        "x/../../k/x",
+        "c\u{1}/../../k/job.json",
+        "d\u{1}/../../../j0/x",
+        "e\u{1}/../../../../p1/x",
+    ]
+    .map(String::from);
+
+    // WHEN the job is deleted
+    let (status, envelope, left, gone) = delete_job_with_keys(&world, &relative).await;
+
+    // THEN every key of the job is gone, and nothing outside it
+    assert!(gone.is_empty(), "deleted outside the job: {gone:?}");
+    assert!(left.is_empty(), "left in the job: {left:?} ({status} {envelope})");
+    assert_eq!(status, 200, "{envelope}");
+}
+
+/// A key holding U+FFFE or U+FFFF (valid UTF-8, allowed in S3 keys, not a control character,
+/// but not a character XML 1.0 may carry) in a DeleteObjects body would make the store refuse
+/// the whole body (MalformedXML), for ever: it goes alone, in a DeleteObject's URL.
+#[tokio::test]
+async fn a_key_xml_cannot_carry_does_not_make_the_job_undeletable() {
+    // GIVEN a job of 300 keys, one of them holding U+FFFF
+    let world = World::new("xmlchar", "").await;
+    let mut relative: Vec<String> = (0..300).map(|i| format!("out/part-{i:05}")).collect();
+    relative.push("out/a\u{ffff}b".into());
+
+    // WHEN the job is deleted
+    let (status, envelope, left, gone) = delete_job_with_keys(&world, &relative).await;
+
+    // THEN it is deleted whole, as a key with a control character is (one DeleteObject)
+    assert!(gone.is_empty(), "deleted outside the job: {gone:?}");
+    assert!(
+        left.is_empty(),
+        "{} keys left in the job, e.g. {:?}: {status} {envelope}",
+        left.len(),
+        left.iter().take(3).collect::<Vec<_>>()
+    );
+    assert_eq!(status, 200, "{envelope}");
 }

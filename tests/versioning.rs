@@ -2,6 +2,7 @@
 //! plain delete would only add delete markers and keep the data, so every version and marker
 //! under the job's root must go, and a locked version must be reported, not hidden.
 
+use s3_proxy::Settings;
 use std::collections::BTreeSet;
 use testkit::fixture::JobSpec;
 use testkit::{World, body, http_api_event, invoke, refused, settle};
@@ -118,4 +119,41 @@ async fn keys_of_1024_bytes_are_deleted() {
     assert_eq!(status, 200, "{envelope}");
     let now: BTreeSet<String> = world.jobs.versions().await.into_iter().map(|(k, _)| k).collect();
     settle("input", "keys of 1,024 bytes", 1, &doomed, &survivors, &now, "all deleted, 200");
+}
+
+/// Whether a bucket keeps versions is asked with every request: a bucket whose versioning is
+/// turned on later (S3 replication requires it) is deleted from as versioned by a warm process
+/// too, every version and delete marker of the job going, the record's last.
+#[tokio::test]
+async fn versioning_turned_on_after_a_process_asked_leaves_no_version_behind() {
+    // GIVEN a warm function that has deleted a job in an unversioned bucket (moto)
+    let (world, _s3) = World::on_moto_behind_proxy("turnedon", Settings::default(), &[]).await;
+    world.jobs.seed_job("", &JobSpec::new("p1", "first").objects(4, 0)).await;
+    let (status, envelope) =
+        invoke(&world.app, http_api_event("p1", "p1", &body("first", "etl", None))).await;
+    assert_eq!(status, 200, "{envelope}");
+
+    // WHEN the bucket's versioning is turned on, a job is written, and the same process
+    // deletes it
+    world.jobs.enable_versioning().await;
+    world.jobs.seed_job("", &JobSpec::new("p1", "j").objects(6, 2)).await;
+    let (status, envelope) =
+        invoke(&world.app, http_api_event("p1", "p1", &body("j", "etl", None))).await;
+    assert_eq!(status, 200, "{envelope}");
+
+    // THEN no version of the job's objects is left
+    let left: Vec<(String, String)> = world
+        .jobs
+        .versions()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("p1/jobs/j/"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{} versions left of a job whose record is gone (the record's among them: {}): {:?}",
+        left.len(),
+        left.iter().any(|(k, _)| k.ends_with("job.json")),
+        left.iter().take(4).collect::<Vec<_>>()
+    );
 }

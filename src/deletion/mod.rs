@@ -37,6 +37,7 @@ use crate::s3_names::Folder;
 use crate::store::{Report, Small, Store, StoreError};
 use crate::telemetry::{Meter, with_progress};
 use record::{JobRecord, printable};
+use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
 /// How far a deletion got, counting the invocations before this one.
@@ -147,8 +148,8 @@ impl Job {
             .map(|path| layout.config_folder(config, path))
             .transpose()?;
         let bucket = layout.data.bucket.as_str();
-        // Whether the buckets keep versions is asked once per process; beside the record, the
-        // question costs no round trip of its own.
+        // Whether the buckets keep versions is asked every time (versioning can be turned on at
+        // any time); beside the record, the question costs no round trip of its own.
         let buckets: Vec<&str> =
             requested.iter().map(|folder| folder.bucket.as_str()).chain([bucket]).collect();
         let read = async {
@@ -167,6 +168,17 @@ impl Job {
                 ))
             })?;
         let record = JobRecord::parse(&record_read.bytes, job_id)?;
+        // A bucket the record alone names is asked about too, as it is now.
+        if let Some(recorded) = &record.config_load_path
+            && !buckets.contains(&recorded.bucket.as_str())
+        {
+            let learn = async {
+                store.learn_versioning(&[&recorded.bucket]).await;
+                Ok(())
+            };
+            within(budget.cut_at, job_id, "read the versioning of the configuration bucket", learn)
+                .await?;
+        }
         Ok(Job { layout, record, record_read })
     }
 
@@ -315,7 +327,10 @@ impl Job {
         let mark = self.write_record(&app.store, marked, read.etag.as_deref());
         let marked_etag =
             within(budget.answer_by, job_id, "mark the job's record deleting", mark).await?;
-        let sent = match timeout_at(budget.answer_by, queue.send(hand_on.to_body())).await {
+        // A send that fails slowly must leave time to put the record back.
+        let left = budget.answer_by.saturating_duration_since(Instant::now());
+        let send_by = budget.answer_by - RESTORE_ALLOWANCE.min(left / 3);
+        let sent = match timeout_at(send_by, queue.send(hand_on.to_body())).await {
             Ok(sent) => sent.map_err(|err| ApiError::from_queue(job_id, err)),
             Err(_) => Err(ApiError::StoreUnavailable {
                 job_id: job_id.to_string(),
@@ -341,6 +356,9 @@ impl Job {
         store.put_json(&self.layout.data.bucket, &self.layout.record_key, body, if_match).await
     }
 }
+
+/// Kept, of the time to answer, for putting the record back after a hand-on that failed to go.
+const RESTORE_ALLOWANCE: Duration = Duration::from_millis(500);
 
 /// Runs a store request `what` until `deadline`: a store that does not answer by then is
 /// unavailable, as one that answers with an error is.

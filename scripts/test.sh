@@ -4,13 +4,14 @@
 # Garage and moto on loopback, runs formatting, lints (clippy, ruff, shellcheck), the template
 # checks (cfn-lint, sam validate --lint) and `cargo test` over the workspace (unit, integration
 # against Garage and moto, faults through s3-proxy, end to end and load through cargo lambda,
-# the proxy's own tests), writes the reliability report from the run, and stops what it started.
+# the proxy's own tests), deploys the stack to LocalStack and drives its entries
+# (scripts/stack_test.sh), writes the reliability report from the run, and stops what it started.
 # Fails when anything fails. Leaves the checkout as it was (all it writes is ignored).
 #
 #   scripts/test.sh                        the report goes to target/reliability/RELIABILITY.md
 #   scripts/test.sh --refresh-reliability  the same, then copied over the committed RELIABILITY.md,
 #                                          to be committed on purpose
-#   scripts/test.sh ARGS...                ARGS go to `cargo test`, and no report is written
+#   scripts/test.sh ARGS...                ARGS go to `cargo test`; no stack stage, no report
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -60,6 +61,7 @@ moto_start "$work/moto"
 say "cargo test (every crate of the workspace)"
 export DEL_JOB_RELIABILITY_LOG="$work/reliability.jsonl"
 cargo test --locked --workspace "$@"
+[ $# -gt 0 ] || scripts/stack_test.sh
 if [ $# -eq 0 ]; then
   report=target/reliability/RELIABILITY.md
   mkdir -p "$(dirname "$report")"

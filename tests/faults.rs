@@ -153,9 +153,9 @@ async fn the_bucket_versioning_is_asked_beside_the_record() {
 
 #[tokio::test]
 async fn a_flat_folder_is_cut_into_ranges_each_listed_in_one_request() {
-    // 5,000 keys in one folder, `part-000000` to `part-004999`. Its probe reads a page, and the
-    // rest is cut a little under a page apart, in a wave of 4 ranges and the one past them: each
-    // range's first page reaches past its end, and so lists it whole.
+    // 5,000 keys in one folder, `part-000000` to `part-004999`. Its probe reads a page, its next
+    // page a second, and the rest is cut a little under a page apart, in a wave of 3 ranges and
+    // the one past them: each range's first page reaches past its end, and so lists it whole.
     let f = faulty_in("ranges", 5_000, 0, &[("LIST_CONCURRENCY", "8")]).await;
     // The first rule that matches acts: the root's short page is counted apart from the rest.
     let short_page = fault(Match::Contains("max-keys=100".into()), Action::Forward);
@@ -163,8 +163,8 @@ async fn a_flat_folder_is_cut_into_ranges_each_listed_in_one_request() {
     f.inject(vec![short_page.clone(), full_pages.clone()]);
     f.assert_survives("a flat folder cut into ranges", &[short_page.clone(), full_pages.clone()])
         .await;
-    // The probe of `output/`, then one page for each of the 5 ranges: the least, 5 pages for
-    // 5,000 keys, and one more.
+    // The probe of `output/`, its next page, then one page for each of the 4 ranges: the least,
+    // 5 pages for 5,000 keys, and one more.
     assert_eq!(full_pages.fired(), 6, "full pages");
     assert_eq!(short_page.fired(), 1, "the root's short page");
 }

@@ -164,7 +164,7 @@ impl Lister<'_> {
                     queue.extend(rest);
                 }
                 Done::Probed { prefix, depth, probe, slot } => {
-                    queue.extend(self.split(prefix, depth, probe, slot, &mut splits, cut_room));
+                    queue.extend(self.split(prefix, depth, probe, slot, &mut splits));
                 }
             }
         }
@@ -180,7 +180,6 @@ impl Lister<'_> {
         probe: Delimited,
         slot: Permit<'_, Page>,
         splits: &mut Splits,
-        cut_room: usize,
     ) -> Vec<Listing> {
         let Delimited { listed, subfolders, truncated, token } = probe;
         let next = match (truncated, token) {
@@ -195,10 +194,11 @@ impl Lister<'_> {
                     })
                     .collect()
             }
+            // The folder's next page comes first: most folders past one page end within the
+            // next (Spark writes many of a page or two), and ranges cut now would be listed past
+            // the folder's end for nothing. A folder that goes on is cut from that page.
             (true, Some(token)) if subfolders.is_empty() => {
-                let cuts = ranges::cuts_after(&prefix, &listed, None, cut_room);
-                splits.ranges_left -= cuts.len();
-                ranges::ranges(prefix, Start::Token(token), None, &cuts)
+                ranges::ranges(prefix, Start::Token(token), None, &[])
             }
             _ => return vec![Listing::Chain { prefix }],
         };

@@ -12,8 +12,9 @@
 //! never a key.
 //!
 //! A folder's end cannot be known before it is listed, and every range past it costs a request
-//! that finds nothing; so ranges are cut in waves of [`CUT_WAVE`], each from the page of the range
-//! that reaches furthest, and a folder ends at most a wave's worth of requests past its last key.
+//! that finds nothing; so ranges are cut in waves of [`CUT_WAVE`] points, each from the page of
+//! the range that reaches furthest (the folder's second page first), and a folder ends at most a
+//! wave's worth of requests past its last key.
 
 use super::scan::ListPage;
 use super::{Delimited, Done, Lister, Listing};
@@ -42,8 +43,9 @@ pub(super) enum Start {
 /// Ranges are cut to this share of a page: a range's first page reaches past its end, and so
 /// shows it whole; the keys past it, a twentieth of a page, are read twice.
 const RANGE_FILL: f64 = 0.95;
-/// The most ranges cut from one page: what a folder may cost past its end.
-pub(super) const CUT_WAVE: usize = 4;
+/// The most points cut from one page: a wave of as many ranges, and the one past them, which
+/// reaches furthest and is cut from next. What a folder may cost past its end.
+pub(super) const CUT_WAVE: usize = 3;
 /// Keys in a full page.
 const PAGE_KEYS: f64 = 1000.0;
 /// A page's counter is read to this many steps at least, so that a cut lands within a percent
@@ -374,14 +376,15 @@ mod tests {
     }
 
     /// Requests a folder of `keys` (sorted, under `prefix`) costs listed as the lister lists it:
-    /// a first page, then ranges cut from the page of the range that reaches furthest, a wave of
-    /// [`CUT_WAVE`] at a time; a range costs a page for every 1,000 of its keys, and one more
-    /// when its last page holds exactly its last key.
+    /// a first page and the next, then ranges cut from the page of the range that reaches
+    /// furthest, a wave of [`CUT_WAVE`] at a time; a range costs a page for every 1,000 of its
+    /// keys, and one more when its last page holds exactly its last key.
     fn requests_to_list(prefix: &str, keys: &[String]) -> usize {
         let page = 1000;
-        let mut requests = 1;
-        let mut from = page.min(keys.len());
-        let mut last_page: Vec<&str> = keys[..from].iter().map(String::as_str).collect();
+        let mut requests = 1 + usize::from(keys.len() > page);
+        let mut from = (2 * page).min(keys.len());
+        let mut last_page: Vec<&str> =
+            keys[from.saturating_sub(page)..from].iter().map(String::as_str).collect();
         while from < keys.len() {
             let cuts = cut_points(prefix, &last_page, None, CUT_WAVE);
             let mut start = from;

@@ -120,6 +120,11 @@ def report(result, cold, targets):
         else:
             targets.add("sizes", f"del-job at {small} MB ahead of s3rm-rs (defaults) at any size",
                         "s3rm-rs failed at every size", True)
+    for mb in sizes:
+        ours_cost, s3rm_cost = table[("del-job", mb)][1], table[("s3rm-rs default", mb)][1]
+        if ours_cost is not None and s3rm_cost is not None:
+            targets.add("sizes", f"del-job's cost a million objects at {mb:,} MB ≤ s3rm-rs's",
+                        f"${ours_cost:.5f} against ${s3rm_cost:.5f}", ours_cost <= s3rm_cost)
     costs = {mb: table[("del-job", mb)][1] for mb in sizes if ours[mb]}
     if costs:
         fastest = max(ours[mb] for mb in costs)

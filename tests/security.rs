@@ -329,39 +329,47 @@ const SLOW: [(&str, &str); 3] =
 #[tokio::test]
 async fn a_chain_of_hand_ons_stops_after_max_hops() {
     let _heavy = testkit::heavy().await;
-    // GIVEN a slow store, a function that may hand on twice, and a job too large for that
+    // GIVEN a slow store, a function that may take two invocations, and a job too large for that
     let slow = Settings { delay: Duration::from_millis(20), faults: Vec::new() };
     let mut env = SLOW.to_vec();
     env.extend([("MAX_HOPS", "2"), ("HTTP_BUDGET_MS", "1000"), ("DEADLINE_MARGIN_MS", "1000")]);
     let (world, _proxy) = World::behind_proxy("maxhops", slow, &env).await;
     let job = world.jobs.seed_job("", &JobSpec::new("p1", "big").objects(3_000, 4)).await;
 
-    // WHEN it is deleted through the API, and its hand-ons are delivered
+    // WHEN it is deleted through the API, and its hand-on is delivered
     let (status, envelope) =
         invoke(&world.app, http_api_event("p1", "p1", &body("big", "etl", None))).await;
     assert_eq!(status, 202, "{envelope}");
     let second = world.hand_ons.deliver(&world.app, Duration::from_secs(3)).await.unwrap();
-    assert!(!second.failed, "{:?}", second.result);
-    assert_eq!(world.last_summary()["outcome"], "in_progress");
-    let left = world.jobs.keys().await;
-    let third = world.hand_ons.deliver(&world.app, Duration::from_secs(3)).await.unwrap();
 
-    // THEN the third invocation stops the chain: it fails visibly (its message stays for the
-    // dead-letter queue), deletes nothing, and leaves the job `deleting`
-    assert!(third.failed, "{:?}", third.result);
-    assert_eq!(third.body["hops"], 2);
+    // THEN the second invocation, the last MAX_HOPS allows, deletes what its budget holds but
+    // sends no third: it fails visibly (503 res.5003 naming MAX_HOPS; its message stays for the
+    // dead-letter queue) and leaves the job `deleting`
+    assert!(second.failed, "{:?}", second.result);
+    assert_eq!(second.body["hops"], 1);
     let summary = world.last_summary();
     assert_eq!(
-        (summary["outcome"].as_str(), summary["Failed"].as_u64()),
-        (Some("failed"), Some(1))
+        (summary["outcome"].as_str(), summary["Failed"].as_u64(), summary["status"].as_u64()),
+        (Some("failed"), Some(1), Some(503)),
+        "{summary}"
     );
     assert!(summary["error"].as_str().unwrap().contains("MAX_HOPS"), "{summary}");
-    assert_eq!(world.jobs.keys().await, left);
+    let left = world.jobs.keys().await;
     assert!(left.len() > 1 && left.len() < job.len(), "{} left", left.len());
     let record: Value =
         serde_json::from_slice(&world.jobs.get("p1/jobs/big/job.json").await.unwrap()).unwrap();
     assert_eq!(record["status"], "deleting");
-    assert_eq!(world.hand_ons.pending().await, 1);
+    let pending = world.hand_ons.peek().await;
+    assert_eq!(pending.len(), 1, "only the failed hand-on, back in the queue: {pending:?}");
+    assert_eq!(pending[0]["hops"], 1);
+
+    // AND a hand-on that arrives at MAX_HOPS (the limit lowered meanwhile) deletes nothing and
+    // fails the same way
+    let world = world.reconfigured(&[("MAX_HOPS", "1")]).await;
+    let late = world.hand_ons.deliver(&world.app, Duration::from_secs(3)).await.unwrap();
+    assert!(late.failed, "{:?}", late.result);
+    assert!(world.last_summary()["error"].as_str().unwrap().contains("MAX_HOPS"));
+    assert_eq!(world.jobs.keys().await, left);
     testkit::record(
         "continuation",
         "a chain of hand-ons past MAX_HOPS",

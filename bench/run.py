@@ -111,7 +111,8 @@ def main():
                         help="object counts also run flat (default 20000)")
     parser.add_argument("--tools", nargs="*",
                         help="Garage cases: only these tools; also \"del-job NAME=VALUE ...\", "
-                             "\"s3rm-rs FLAGS\", \"floor c=N b=N\" (tuning; no report)")
+                             "\"s3rm-rs FLAGS\", \"floor c=N b=N\" (tuning; no report). "
+                             "Write limit: \"del-job NAME=VALUE ...\" run beside the defaults")
     # Sizes.
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1769],
                         help="Lambda sizes, MB")

@@ -18,6 +18,10 @@ def measure(bench):
         runners = [Runner("del-job", bench.ours_http(a.write_limit_objects)),
                    Runner("s3rm-rs default", bench.s3rm([], timeout=a.tool_timeout)),
                    Runner("boto3", bench.boto3(timeout=a.tool_timeout))]
+        # Settings tried beside the defaults: "del-job NAME=VALUE ..." (--tools).
+        runners += [Runner(name, bench.ours_http(a.write_limit_objects, dict(
+                        setting.split("=", 1) for setting in name.split()[1:])))
+                    for name in a.tools or [] if name.startswith("del-job ")]
         samples = bench.rounds(snapshot, a.write_limit_objects, runners, a.write_limit_rounds,
                                a.write_limit_delay, write_limit=rate, strict=False)
         results.append({"rate": rate, "samples": samples})

@@ -111,8 +111,9 @@ def main():
                         help="object counts also run flat (default 20000)")
     parser.add_argument("--tools", nargs="*",
                         help="Garage cases: only these tools; also \"del-job NAME=VALUE ...\", "
-                             "\"s3rm-rs FLAGS\", \"floor c=N b=N\" (tuning; no report). "
-                             "Write limit: \"del-job NAME=VALUE ...\" run beside the defaults")
+                             "\"s3rm-rs FLAGS\", \"floor c=N b=N\" (tuning; no report); the Garage "
+                             "cases alone unless --regimes names others. Write limit: "
+                             "\"del-job NAME=VALUE ...\" run beside the defaults")
     # Sizes.
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1769],
                         help="Lambda sizes, MB")
@@ -155,7 +156,7 @@ def main():
                         if not (r == "million" and quick and not explicit_million)]
     if args.skip_million:
         args.regimes = [r for r in args.regimes if r != "million"]
-    if args.tools:
+    if args.tools and full_set:
         args.regimes = ["garage"]
     defaults = {"objects": ([20_000], [1_000, 20_000, 100_000]), "delays": ([30], [0, 30]),
                 "flat": ([], [20_000]), "rounds": (1, 5), "rounds_large": (1, 3),

@@ -108,32 +108,22 @@ pub struct Counts {
 
 impl Meter {
     pub fn new(entry: Entry, request_id: &str) -> Meter {
-        let started = Instant::now();
-        Meter {
-            entry,
-            request_id: request_id.to_owned(),
-            started,
-            cold: COLD.swap(false, Ordering::Relaxed),
-            last_progress: Mutex::new((started, 0)),
-            deleted: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            throttled: AtomicU64::new(0),
-            listed: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            hand_ons: AtomicU64::new(0),
-        }
+        Meter::started(entry, request_id, COLD.swap(false, Ordering::Relaxed))
     }
 
     /// A meter for work whose counts reach the summary another way (the versions of a record,
     /// which the plan counts as one object).
     pub fn unreported() -> Meter {
+        Meter::started(Entry::Http, "", false)
+    }
+
+    fn started(entry: Entry, request_id: &str, cold: bool) -> Meter {
         let started = Instant::now();
         Meter {
-            entry: Entry::Http,
-            request_id: String::new(),
+            entry,
+            request_id: request_id.to_owned(),
             started,
-            cold: false,
+            cold,
             last_progress: Mutex::new((started, 0)),
             deleted: AtomicU64::new(0),
             bytes: AtomicU64::new(0),

@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use testkit::fixture::JobSpec;
 use testkit::{
-    World, body, delete_job_event, http_api_event, invoke, invoke_event, proxy_to_moto, refused,
-    sqs_event,
+    Rng, World, body, delete_job_event, http_api_event, invoke, invoke_event, proxy_to_moto,
+    refused, sqs_event,
 };
 
 const P1: &str = "p1";
@@ -683,27 +683,6 @@ async fn a_stalled_versioning_read_never_runs_an_event_into_its_deadline() {
 
 // ---- The chain under chaos -----------------------------------------------------------------
 
-/// SplitMix64: small, seeded, the same sequence everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Step {
     /// A request by one entry.
@@ -742,26 +721,26 @@ struct Schedule {
 }
 
 fn schedule(rng: &mut Rng) -> Schedule {
-    let path_in = rng.pick(&[PathIn::Record, PathIn::Request, PathIn::Both, PathIn::JobRoot]);
+    let path_in = *rng.pick(&[PathIn::Record, PathIn::Request, PathIn::Both, PathIn::JobRoot]);
     let record_path = match path_in {
-        PathIn::Request => rng.pick(&[None, Some("\"\""), Some("null")]),
+        PathIn::Request => *rng.pick(&[None, Some("\"\""), Some("null")]),
         _ => None,
     };
     let objects = 300 + rng.below(3_500) as usize;
-    let folders = rng.pick(&[0, 1, 4, 16]);
+    let folders = *rng.pick(&[0, 1, 4, 16]);
     let vias = [Via::Http, Via::Http, Via::Sqs, Via::EventBridge];
     // A quarter of the schedules begin with a store that stalls, before anything is known.
-    let first_stall = (rng.below(4) == 0).then(|| Step::Stall(rng.pick(&KINDS)));
+    let first_stall = (rng.below(4) == 0).then(|| Step::Stall(*rng.pick(&KINDS)));
     let steps = first_stall
         .into_iter()
         .chain((0..6 + rng.below(7)).map(|_| match rng.below(20) {
-            0..=5 => Step::Ask(rng.pick(&vias)),
+            0..=5 => Step::Ask(*rng.pick(&vias)),
             6..=9 => Step::Deliver,
             10 => Step::Twice,
             11 | 12 => Step::Kill(50 + rng.below(1_000)),
             13 => Step::KillRequest(50 + rng.below(1_000)),
-            14 => Step::Race(rng.pick(&vias)),
-            15 | 16 => Step::Stall(rng.pick(&KINDS)),
+            14 => Step::Race(*rng.pick(&vias)),
+            15 | 16 => Step::Stall(*rng.pick(&KINDS)),
             17 => Step::SlowDowns,
             18 => Step::Heal,
             _ => Step::DeadLetter,

@@ -6,31 +6,9 @@
 use s3_proxy::{Action, Fault, Match, Settings};
 use std::collections::BTreeSet;
 use testkit::fixture::JobSpec;
-use testkit::{World, body, http_api_event, invoke};
+use testkit::{Rng, World, body, http_api_event, invoke};
 
 const P1: &str = "p1";
-
-/// A small deterministic generator (splitmix64), so that a failing case can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 /// Suffixes that sort just around a key: below '/', the delimiter itself, above the digits,
 /// past ASCII, and one more digit (the key becomes a prefix of another).

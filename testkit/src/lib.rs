@@ -15,9 +15,11 @@
 pub mod events;
 pub mod fixture;
 pub mod reliability;
+pub mod rng;
 pub mod watch;
 pub mod world;
 
 pub use events::{body, delete_job_event, http_api_event, object_created_event, sqs_event};
 pub use reliability::{record, settle, tally};
+pub use rng::Rng;
 pub use world::*;

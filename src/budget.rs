@@ -28,13 +28,9 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// A budget that ends at `cut_at`; requests stop starting a little before, a quarter of the
-    /// budget at most, so that even a short budget leaves time to work.
-    pub fn until(cut_at: Instant) -> Budget {
-        Budget::ending(cut_at, cut_at + HAND_ON_ALLOWANCE)
-    }
-
-    /// As [`Budget::until`], answering by `answer_by` at the latest.
+    /// A budget that ends at `cut_at`, answering by `answer_by` at the latest; requests stop
+    /// starting a little before `cut_at`, a quarter of the budget at most, so that even a short
+    /// budget leaves time to work.
     fn ending(cut_at: Instant, answer_by: Instant) -> Budget {
         let left = cut_at.saturating_duration_since(Instant::now());
         let answer_by = answer_by.min(cut_at + HAND_ON_ALLOWANCE);
@@ -82,6 +78,13 @@ impl Budget {
     /// Whether new requests may still start.
     pub fn allows_new_work(&self) -> bool {
         Instant::now() < self.stop_at
+    }
+}
+
+#[cfg(test)]
+impl Budget {
+    fn until(cut_at: Instant) -> Budget {
+        Budget::ending(cut_at, cut_at + HAND_ON_ALLOWANCE)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use s3_proxy::{Action, Fault, Match, Settings};
 use std::collections::BTreeSet;
+use std::time::Duration;
 use testkit::fixture::JobSpec;
 use testkit::{Rng, World, body, http_api_event, invoke};
 
@@ -267,4 +268,44 @@ async fn keys_at_and_around_the_cut_points_are_all_deleted() {
     assert_eq!(status, 200, "{envelope}");
     assert_eq!(envelope["deleted_objects"], (doomed.len() + 1) as u64);
     eprintln!("requests naming each cut point: {cut_at:?}");
+}
+
+#[tokio::test]
+async fn the_data_is_listed_while_the_record_is_read_and_no_more_before_it_is() {
+    let _heavy = testkit::heavy().await;
+    // GIVEN a store that holds every read of a job's record for a while
+    let record_read = Match::Request { method: "GET", contains: format!("/{P1}/jobs/j/job.json") };
+    let hold = Fault::new(record_read, Action::Stall(Duration::from_millis(1_500)));
+    let listings = Fault::new(Match::ListObjects, Action::Forward);
+    let settings = Settings { faults: vec![hold.clone(), listings.clone()], ..Settings::default() };
+    let (world, _proxy) = World::behind_proxy("ahead", settings, &[]).await;
+    let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "j0").objects(300, 3)).await;
+    // How many list requests went out while the record's read was held.
+    let listed_while_held = async || {
+        let (held, listed) = (hold.fired(), listings.fired());
+        while hold.fired() == held {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        listings.fired() - listed
+    };
+
+    for (job_exists, status) in [(true, 200), (false, 404)] {
+        // AND job j, or none
+        if job_exists {
+            world.jobs.seed_job("", &JobSpec::new(P1, "j").objects(300, 3)).await;
+        }
+
+        // WHEN it is deleted
+        let event = http_api_event(P1, P1, &body("j", "etl", None));
+        let ((answered, envelope), listed) =
+            tokio::join!(invoke(&world.app, event), listed_while_held());
+
+        // THEN the data's first page was asked for beside the record, and nothing more until
+        // the record was read; the job went (or, without a record, nothing did), and the
+        // neighbour stayed whole
+        assert_eq!(answered, status, "{envelope}");
+        assert_eq!(listed, 1, "list requests while the record was being read");
+        assert_eq!(world.jobs.keys().await, neighbour);
+    }
 }

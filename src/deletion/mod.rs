@@ -34,7 +34,7 @@ use crate::job::Id;
 use crate::job::layout::JobLayout;
 use crate::request::DeleteRequest;
 use crate::s3_names::Folder;
-use crate::store::{Report, Small, Store, StoreError};
+use crate::store::{FirstPage, Report, Small, Store, StoreError};
 use crate::telemetry::{Meter, with_progress};
 use record::{JobRecord, printable};
 use std::time::Duration;
@@ -131,6 +131,8 @@ struct Job {
     /// The record as read, to mark it `deleting` with every other field kept, and its ETag:
     /// the record is marked, and deleted, only if it is still the one read.
     record_read: Small,
+    /// The data's first page, asked for beside the record.
+    first_page: Option<FirstPage>,
 }
 
 impl Job {
@@ -152,6 +154,9 @@ impl Job {
         // any time); beside the record, the question costs no round trip of its own.
         let buckets: Vec<&str> =
             requested.iter().map(|folder| folder.bucket.as_str()).chain([bucket]).collect();
+        // Listing the data need not wait for the record: its first page is asked for beside it
+        // (a read only, dropped unless the data is deleted first thing), saving a round trip.
+        let first_page = requested.is_none().then(|| store.list_ahead(&layout.data)).flatten();
         let read = async {
             let (record, ()) = tokio::join!(
                 store.read_small(bucket, &layout.record_key),
@@ -179,7 +184,7 @@ impl Job {
             within(budget.cut_at, job_id, "read the versioning of the configuration bucket", learn)
                 .await?;
         }
-        Ok(Job { layout, record, record_read })
+        Ok(Job { layout, record, record_read, first_page })
     }
 
     /// Whether a hand-on of `request` may resume this job: only while its record says
@@ -201,7 +206,7 @@ impl Job {
 
     /// Steps 3 to 5, for a request the record admitted; `resumed` when carrying a hand-on on.
     async fn delete(
-        &self,
+        mut self,
         app: &App,
         request: &DeleteRequest,
         budget: Budget,
@@ -224,7 +229,9 @@ impl Job {
                 Some(_) => refused,
             })?;
 
-        let deleting = self.delete_contents(store, config_folder.as_ref(), budget, meter);
+        let first_page = self.first_page.take();
+        let deleting =
+            self.delete_contents(store, config_folder.as_ref(), first_page, budget, meter);
         let ids = (request.project_id.as_str(), job_id.as_str());
         let report =
             with_progress(&app.sink, config.time.progress_interval, meter, ids, deleting).await;
@@ -277,23 +284,26 @@ impl Job {
     }
 
     /// The configuration sources, then the data; the record stays, whichever folder holds it.
+    /// The data's `first_page` is used only when nothing was deleted before it was listed.
     async fn delete_contents(
         &self,
         store: &Store,
         config_folder: Option<&Folder>,
+        mut first_page: Option<FirstPage>,
         budget: Budget,
         meter: &Meter,
     ) -> Report {
         let mut report = Report::default();
         if let Some(folder) = config_folder {
+            first_page = None;
             let keep = self.layout.kept_in(folder);
-            report.merge(store.delete_folder(folder, keep, budget, meter).await);
+            report.merge(store.delete_folder(folder, keep, None, budget, meter).await);
         }
         // Keys that failed alone do not stop the data from going; a store that stopped
         // answering does.
         if report.stopped.is_none() {
-            let data = &self.layout.data;
-            report.merge(store.delete_folder(data, self.layout.kept_in(data), budget, meter).await);
+            let (data, keep) = (&self.layout.data, self.layout.kept_in(&self.layout.data));
+            report.merge(store.delete_folder(data, keep, first_page, budget, meter).await);
         }
         report
     }

@@ -9,6 +9,7 @@ pub(crate) mod error;
 
 pub use client::{aws_config, s3_client, s3_client_from};
 use engine::Clients;
+pub(crate) use engine::FirstPage;
 pub use engine::Report;
 pub use error::{FailedKey, Fault, StoreError};
 
@@ -202,7 +203,8 @@ impl Store {
         let versions = engine::Target::Versions { bucket, key };
         let meter = Meter::unreported();
         let report =
-            engine::delete(&self.clients, versions, self.limits, Budget::unlimited(), &meter).await;
+            engine::delete(&self.clients, versions, None, self.limits, Budget::unlimited(), &meter)
+                .await;
         if let Some(err) = report.stopped {
             return Err(err);
         }
@@ -241,12 +243,28 @@ impl Store {
             .map_err(|err| StoreError::from_sdk("write", bucket, key, err))
     }
 
+    /// Asks for `folder`'s first page of keys now, ahead of deleting it (see [`FirstPage`]),
+    /// unless its bucket is known to keep versions, whose listing is another.
+    pub(crate) fn list_ahead(&self, folder: &Folder) -> Option<FirstPage> {
+        let versioned = match self.versioning {
+            Versioning::On => true,
+            Versioning::Off => false,
+            Versioning::Auto => {
+                let known = self.versioned.lock().unwrap_or_else(|e| e.into_inner());
+                known.get(&folder.bucket).copied().unwrap_or(false)
+            }
+        };
+        (!versioned).then(|| FirstPage::ask(self.client(), folder))
+    }
+
     /// Deletes every object of `folder` but `keep` (every version, in a versioned bucket),
-    /// streaming, within `budget`; counts what it does in `meter`.
-    pub async fn delete_folder(
+    /// streaming, within `budget`; counts what it does in `meter`. `first_page`, asked for
+    /// ahead ([`Store::list_ahead`]), is used if the folder is listed as it was asked.
+    pub(crate) async fn delete_folder(
         &self,
         folder: &Folder,
         keep: Option<&str>,
+        first_page: Option<FirstPage>,
         budget: Budget,
         meter: &Meter,
     ) -> Report {
@@ -268,7 +286,9 @@ impl Store {
             }
         };
         let target = engine::Target::Folder { folder, keep, versioned };
-        let deleting = engine::delete(&self.clients, target, self.limits, budget, meter);
+        let first_page = first_page.filter(|_| !versioned);
+        let deleting =
+            engine::delete(&self.clients, target, first_page, self.limits, budget, meter);
         let (mut report, aborted) =
             tokio::join!(deleting, timeout_at(budget.cut_at, self.abort_uploads(folder)));
         match aborted {

@@ -32,6 +32,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use backlog::{BACKLOG_PAGES, Backlog};
 use batches::batches;
+pub(crate) use lister::FirstPage;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
@@ -148,10 +149,12 @@ impl Target<'_> {
     }
 }
 
-/// Deletes every object of `target`, within `budget`; counts what it does in `meter`.
+/// Deletes every object of `target`, within `budget`; counts what it does in `meter`. The
+/// listing starts from `first_page` when that is the first page the target's listing needs.
 pub(super) async fn delete(
     clients: &Clients,
     target: Target<'_>,
+    first_page: Option<FirstPage>,
     limits: DeletionLimits,
     budget: Budget,
     meter: &Meter,
@@ -165,6 +168,7 @@ pub(super) async fn delete(
         budget,
         backlog,
         meter,
+        first_page: first_page.into(),
     };
     let (pages, received) = mpsc::channel(BACKLOG_PAGES);
     let listing = async move {

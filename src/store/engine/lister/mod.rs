@@ -5,10 +5,11 @@
 //!
 //! S3 bills a list request whatever its size, so a probe below the job's root asks for a full
 //! page: a folder's probe is most often its first page of keys too. Only the root's probe asks
-//! for a short page (`PROBE_KEYS` entries) first, and for a full one after it when the root holds
-//! more: a job's root holds its record and a few sub-folders, which a store may roll up at a
-//! page's worth of keys each (Garage does: its probe of 16 sub-folders of 1,250 keys took
-//! 75-100 ms with pages of 1,000, 8-9 ms with pages of 100), and a short page shows them as well.
+//! for a short page (`PROBE_KEYS` entries) first, asked for beside the read of the job's record
+//! ([`FirstPage`]), and for a full one after it when the root holds more: a job's root holds its
+//! record and a few sub-folders, which a store may roll up at a page's worth of keys each (Garage
+//! does: its probe of 16 sub-folders of 1,250 keys took 75-100 ms with pages of 1,000, 8-9 ms
+//! with pages of 100), and a short page shows them as well.
 //! The same cost meets the full-page probe of a folder of large sub-folders below the root, once a
 //! job (2% of a 20,000-object job on Garage; nothing on S3, whose delimiter listings do not read
 //! the keys they roll up).
@@ -35,7 +36,7 @@ use super::backlog::Backlog;
 use super::page::Page;
 use super::{Listed, Target};
 use crate::budget::Budget;
-use crate::s3_names::url_decode;
+use crate::s3_names::{Folder, url_decode};
 use crate::store::StoreError;
 use crate::telemetry::Meter;
 use aws_sdk_s3::Client;
@@ -48,8 +49,10 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use ranges::{Range, Start};
 use scan::{ListPage, Tap};
+use std::sync::Mutex;
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{self, Permit};
+use tokio::task::JoinHandle;
 use tokio::time::timeout_at;
 
 /// Depth below the root down to which prefixes are probed: root, `output/`, `output/part-…/`.
@@ -77,6 +80,39 @@ pub(super) struct Lister<'a> {
     /// What is listed and not yet deleted.
     pub backlog: &'a Backlog,
     pub meter: &'a Meter,
+    /// The root's first page, asked for ahead (see [`FirstPage`]); taken by the root's probe.
+    pub first_page: Mutex<Option<FirstPage>>,
+}
+
+type ListReply = Result<ListPage, SdkError<ListObjectsV2Error, HttpResponse>>;
+
+/// A folder's first page of keys, asked for before the deletion is known to go ahead: beside the
+/// read of the job's record, so that listing does not wait a round trip for it. A read only; the
+/// probe of the same folder takes it, or it is aborted when dropped unused.
+pub(crate) struct FirstPage {
+    folder: Folder,
+    reply: JoinHandle<ListReply>,
+}
+
+impl FirstPage {
+    /// Asks for `folder`'s first page, as the root's probe would (see [`Lister::probe`]).
+    pub fn ask(client: &Client, folder: &Folder) -> FirstPage {
+        let request = list(client, &folder.bucket, &folder.prefix).delimiter("/");
+        let reply = tokio::spawn(fetch(request.max_keys(PROBE_KEYS)));
+        FirstPage { folder: folder.clone(), reply }
+    }
+}
+
+impl Drop for FirstPage {
+    fn drop(&mut self) {
+        self.reply.abort();
+    }
+}
+
+impl std::fmt::Debug for FirstPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstPage").field("folder", &self.folder).finish_non_exhaustive()
+    }
 }
 
 /// One listing the lister runs beside others.
@@ -218,22 +254,22 @@ impl Lister<'_> {
         }
     }
 
-    /// A ListObjectsV2 request for `prefix`. Keys come URL-encoded: a key with control
-    /// characters cannot travel in XML otherwise.
+    /// A ListObjectsV2 request for `prefix` in the target's bucket.
     fn list(&self, prefix: &str) -> ListObjectsV2FluentBuilder {
-        let request = self.client.list_objects_v2().bucket(self.target.bucket()).prefix(prefix);
-        request.encoding_type(EncodingType::Url)
+        list(self.client, self.target.bucket(), prefix)
     }
 
-    /// Sends a list request; its reply read by the scanner (scan.rs), or by the SDK when the
-    /// scanner does not know it.
-    async fn fetch(
-        &self,
-        request: ListObjectsV2FluentBuilder,
-    ) -> Result<ListPage, SdkError<ListObjectsV2Error, HttpResponse>> {
-        let tap = Tap::default();
-        let output = request.customize().interceptor(tap.clone()).send().await?;
-        Ok(tap.take().unwrap_or_else(|| ListPage::from_output(&output)))
+    /// The root's first, short, delimiter page: the one asked for ahead, if it was, or now.
+    async fn first_page(&self, prefix: &str) -> ListReply {
+        let asked = self.first_page.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let same =
+            |a: &FirstPage| a.folder.bucket == self.target.bucket() && a.folder.prefix == prefix;
+        if let Some(mut asked) = asked.filter(same)
+            && let Ok(reply) = (&mut asked.reply).await
+        {
+            return reply;
+        }
+        fetch(self.list(prefix).delimiter("/").max_keys(PROBE_KEYS)).await
     }
 
     /// A probe: a delimiter page; at the root, a short one first, then a full one when the root
@@ -247,14 +283,16 @@ impl Lister<'_> {
         // The deleters hung up: nothing more to list for.
         let Ok(slot) = self.reserve(pages).await else { return Ok(Done::cut_short()) };
         let probe = async {
-            let first = self.list(&prefix).delimiter("/");
             let mut probe = match depth {
-                0 => self.delimited(&self.fetch(first.max_keys(PROBE_KEYS)).await?, &prefix),
-                _ => return Ok(self.delimited(&self.full_page(self.fetch(first)).await?, &prefix)),
+                0 => self.delimited(&self.first_page(&prefix).await?, &prefix),
+                _ => {
+                    let page = self.list(&prefix).delimiter("/");
+                    return Ok(self.delimited(&self.full_page(fetch(page)).await?, &prefix));
+                }
             };
             if let (true, Some(token)) = (probe.truncated, probe.token.take()) {
                 let full = self.list(&prefix).delimiter("/").continuation_token(token);
-                let rest = self.delimited(&self.full_page(self.fetch(full)).await?, &prefix);
+                let rest = self.delimited(&self.full_page(fetch(full)).await?, &prefix);
                 probe.listed.extend(rest.listed);
                 probe.subfolders.extend(rest.subfolders);
                 (probe.truncated, probe.token) = (rest.truncated, rest.token);
@@ -284,7 +322,7 @@ impl Lister<'_> {
                 return Ok(Done::Chained { complete: false, found });
             }
             let request = self.list(&prefix).set_continuation_token(token.take());
-            let listed = self.full_page(self.fetch(request));
+            let listed = self.full_page(fetch(request));
             let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
                 return Ok(Done::Chained { complete: false, found });
             };
@@ -403,6 +441,21 @@ impl Done<'_> {
     }
 }
 
+/// A ListObjectsV2 request for `prefix` in `bucket`. Keys come URL-encoded: a key with control
+/// characters cannot travel in XML otherwise.
+fn list(client: &Client, bucket: &str, prefix: &str) -> ListObjectsV2FluentBuilder {
+    let request = client.list_objects_v2().bucket(bucket).prefix(prefix);
+    request.encoding_type(EncodingType::Url)
+}
+
+/// Sends a list request; its reply read by the scanner (scan.rs), or by the SDK when the scanner
+/// does not know it.
+async fn fetch(request: ListObjectsV2FluentBuilder) -> ListReply {
+    let tap = Tap::default();
+    let output = request.customize().interceptor(tap.clone()).send().await?;
+    Ok(tap.take().unwrap_or_else(|| ListPage::from_output(&output)))
+}
+
 /// Full pages that may be read at once out of `concurrency` list requests: a quarter. A reply
 /// of 1,000 keys is ~300 KB, and 32 read side by side were the peak of the function's memory;
 /// 8 of them still keep a store busy, and the root's short probes, which cost little, still go
@@ -442,6 +495,7 @@ mod tests {
             budget: Budget::unlimited(),
             backlog,
             meter: &METER,
+            first_page: Default::default(),
         }
     }
 

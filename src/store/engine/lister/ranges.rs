@@ -70,7 +70,7 @@ impl Lister<'_> {
             Start::After(key) => request.start_after(key),
             Start::Token(token) => request.continuation_token(token),
         };
-        let listed = self.full_page(self.fetch(request));
+        let listed = self.full_page(super::fetch(request));
         let Ok(page) = timeout_at(self.budget.cut_at, listed).await else {
             return Ok(Done::cut_short());
         };

@@ -271,41 +271,75 @@ async fn keys_at_and_around_the_cut_points_are_all_deleted() {
 }
 
 #[tokio::test]
-async fn the_data_is_listed_while_the_record_is_read_and_no_more_before_it_is() {
+async fn the_data_is_listed_while_the_record_is_read_and_that_page_is_used_only_if_it_is_later() {
     let _heavy = testkit::heavy().await;
-    // GIVEN a store that holds every read of a job's record for a while
+    // GIVEN a store that holds every read of job j's record for a while
     let record_read = Match::Request { method: "GET", contains: format!("/{P1}/jobs/j/job.json") };
     let hold = Fault::new(record_read, Action::Stall(Duration::from_millis(1_500)));
-    let listings = Fault::new(Match::ListObjects, Action::Forward);
-    let settings = Settings { faults: vec![hold.clone(), listings.clone()], ..Settings::default() };
-    let (world, _proxy) = World::behind_proxy("ahead", settings, &[]).await;
+    // (the root's first page: the short delimiter page of the job's root)
+    let first_pages = Fault::new(Match::Contains("max-keys=100".into()), Action::Forward);
+    let faults = vec![hold.clone(), first_pages.clone()];
+    let (world, proxy) =
+        World::behind_proxy("ahead", Settings { faults, ..Settings::default() }, &[]).await;
+    let listings = || proxy.counts().list_objects;
     let neighbour = world.jobs.seed_job("", &JobSpec::new(P1, "j0").objects(300, 3)).await;
-    // How many list requests went out while the record's read was held.
-    let listed_while_held = async || {
-        let (held, listed) = (hold.fired(), listings.fired());
-        while hold.fired() == held {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(1_000)).await;
-        listings.fired() - listed
+    let root = format!("{P1}/jobs/j/");
+    // Case 1: a job finished a while ago. The record is older than the page, which is used.
+    world.jobs.seed_job("", &JobSpec::new(P1, "j").objects(300, 3)).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (pages, event) = (first_pages.fired(), http_api_event(P1, P1, &body("j", "etl", None)));
+    let ((status, envelope), (_, listed, _)) =
+        tokio::join!(invoke(&world.app, event), listed_while_held(&hold, listings, async || ()));
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!(listed, 1, "list requests while the record was being read");
+    assert_eq!(first_pages.fired() - pages, 1, "the root's first page, asked for once");
+    assert_eq!(world.jobs.keys().await, neighbour);
+
+    // Case 2: no such job. Its first page is asked for, and nothing is deleted.
+    let event = http_api_event(P1, P1, &body("j", "etl", None));
+    let ((status, envelope), (_, listed, _)) =
+        tokio::join!(invoke(&world.app, event), listed_while_held(&hold, listings, async || ()));
+    assert_eq!(status, 404, "{envelope}");
+    assert_eq!(listed, 1);
+    assert_eq!(world.jobs.keys().await, neighbour);
+
+    // Case 3: a job that finishes as the request comes: after its first page was listed, it
+    // writes more at its root (a key, a folder) and then its record says succeeded. The page is
+    // older than the record: the root is listed again, and the late keys go too.
+    let finish = async || {
+        let keys: BTreeSet<String> =
+            ["late.json", "logs/x.log", "a-first.txt"].map(|k| format!("{root}{k}")).into();
+        world.jobs.put_all(keys.iter().cloned()).await;
+        world.jobs.seed_job("", &JobSpec::new(P1, "j").objects(0, 0)).await;
+        keys
     };
+    world.jobs.seed_job("", &JobSpec::new(P1, "j").status("running").objects(300, 3)).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let event = http_api_event(P1, P1, &body("j", "etl", None));
+    let ((status, envelope), (before_the_change, _, written)) =
+        tokio::join!(invoke(&world.app, event), listed_while_held(&hold, listings, finish));
+    assert_eq!(before_the_change, 1, "the first page was listed before the job wrote more");
+    assert_eq!(written.len(), 3);
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!(world.jobs.keys_under(&root).await, BTreeSet::new(), "every late key deleted");
+    assert_eq!(world.jobs.keys().await, neighbour);
+}
 
-    for (job_exists, status) in [(true, 200), (false, 404)] {
-        // AND job j, or none
-        if job_exists {
-            world.jobs.seed_job("", &JobSpec::new(P1, "j").objects(300, 3)).await;
-        }
-
-        // WHEN it is deleted
-        let event = http_api_event(P1, P1, &body("j", "etl", None));
-        let ((answered, envelope), listed) =
-            tokio::join!(invoke(&world.app, event), listed_while_held());
-
-        // THEN the data's first page was asked for beside the record, and nothing more until
-        // the record was read; the job went (or, without a record, nothing did), and the
-        // neighbour stayed whole
-        assert_eq!(answered, status, "{envelope}");
-        assert_eq!(listed, 1, "list requests while the record was being read");
-        assert_eq!(world.jobs.keys().await, neighbour);
+/// Runs `meanwhile` once `hold` has held a request for 300 ms; returns how many list requests
+/// (`listings`, a count) went out from the call to then and to a second into the hold, and what
+/// `meanwhile` returned.
+async fn listed_while_held<T>(
+    hold: &Fault,
+    listings: impl Fn() -> u64,
+    meanwhile: impl AsyncFnOnce() -> T,
+) -> (u64, u64, T) {
+    let (held, listed) = (hold.fired(), listings());
+    while hold.fired() == held {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = listings() - listed;
+    let returned = meanwhile().await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    (before, listings() - listed, returned)
 }

@@ -155,7 +155,8 @@ impl Job {
         let buckets: Vec<&str> =
             requested.iter().map(|folder| folder.bucket.as_str()).chain([bucket]).collect();
         // Listing the data need not wait for the record: its first page is asked for beside it
-        // (a read only, dropped unless the data is deleted first thing), saving a round trip.
+        // (a read only, dropped unless the data is deleted first thing and the record was
+        // written before it), saving a round trip.
         let first_page = requested.is_none().then(|| store.list_ahead(&layout.data)).flatten();
         let read = async {
             let (record, ()) = tokio::join!(
@@ -173,6 +174,7 @@ impl Job {
                 ))
             })?;
         let record = JobRecord::parse(&record_read.bytes, job_id)?;
+        let first_page = first_page.filter(|page| page.asked_after(record_read.written));
         // A bucket the record alone names is asked about too, as it is now.
         if let Some(recorded) = &record.config_load_path
             && !buckets.contains(&recorded.bucket.as_str())

@@ -22,16 +22,19 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 use tokio::time::timeout_at;
 
 /// The records this function reads are small JSON documents; anything larger is not one.
 const MAX_RECORD_BYTES: i64 = 1024 * 1024;
 
-/// A small object as read: its bytes, and its ETag for a write or delete conditional on it.
+/// A small object as read: its bytes, its ETag for a write or delete conditional on it, and
+/// when it was written (the store's `Last-Modified`, to the second).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Small {
     pub bytes: Vec<u8>,
     pub etag: Option<String>,
+    pub written: Option<SystemTime>,
 }
 
 /// The S3 clients (one connection pool), shared by every invocation of the process, and how hard
@@ -168,6 +171,7 @@ impl Store {
             return Err(too_large(size));
         }
         let etag = response.e_tag().map(str::to_owned);
+        let written = response.last_modified().and_then(|t| SystemTime::try_from(*t).ok());
         let bytes = response.body.collect().await.map_err(|e| StoreError {
             operation: "read",
             bucket: bucket.to_owned(),
@@ -176,7 +180,7 @@ impl Store {
             fault: Fault::Unavailable,
             detail: Some(e.to_string()),
         })?;
-        Ok(Some(Small { bytes: bytes.to_vec(), etag }))
+        Ok(Some(Small { bytes: bytes.to_vec(), etag, written }))
     }
 
     /// Deletes `key` (in a versioned bucket, every version of it), only if it is still the

@@ -50,6 +50,7 @@ use futures_util::stream::FuturesUnordered;
 use ranges::{Range, Start};
 use scan::{ListPage, Tap};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{self, Permit};
 use tokio::task::JoinHandle;
@@ -91,15 +92,29 @@ type ListReply = Result<ListPage, SdkError<ListObjectsV2Error, HttpResponse>>;
 /// probe of the same folder takes it, or it is aborted when dropped unused.
 pub(crate) struct FirstPage {
     folder: Folder,
+    asked_at: SystemTime,
     reply: JoinHandle<ListReply>,
 }
+
+/// How much earlier than a list request a write must be dated for the listing to be sure to see
+/// it: `Last-Modified` is to the second, and clocks (the function's, the store's) differ a little.
+const DATES_DIFFER_BY: Duration = Duration::from_secs(2);
 
 impl FirstPage {
     /// Asks for `folder`'s first page, as the root's probe would (see [`Lister::probe`]).
     pub fn ask(client: &Client, folder: &Folder) -> FirstPage {
         let request = list(client, &folder.bucket, &folder.prefix).delimiter("/");
+        let asked_at = SystemTime::now();
         let reply = tokio::spawn(fetch(request.max_keys(PROBE_KEYS)));
-        FirstPage { folder: folder.clone(), reply }
+        FirstPage { folder: folder.clone(), asked_at, reply }
+    }
+
+    /// Whether the page was asked for after a write dated `written` (the record's): the job
+    /// writes its data before its record says it is done, so only then does the page show all of
+    /// the data that the record admits deleting. A job that changed as the request came is listed
+    /// afresh.
+    pub fn asked_after(&self, written: Option<SystemTime>) -> bool {
+        written.is_some_and(|written| written + DATES_DIFFER_BY < self.asked_at)
     }
 }
 
@@ -264,10 +279,11 @@ impl Lister<'_> {
         let asked = self.first_page.lock().unwrap_or_else(|e| e.into_inner()).take();
         let same =
             |a: &FirstPage| a.folder.bucket == self.target.bucket() && a.folder.prefix == prefix;
+        // One that failed is asked again, as any request is once the deletion goes ahead.
         if let Some(mut asked) = asked.filter(same)
-            && let Ok(reply) = (&mut asked.reply).await
+            && let Ok(Ok(page)) = (&mut asked.reply).await
         {
-            return reply;
+            return Ok(page);
         }
         fetch(self.list(prefix).delimiter("/").max_keys(PROBE_KEYS)).await
     }
@@ -528,6 +544,19 @@ mod tests {
         let mut reserving = std::pin::pin!(lister.reserve(&pages));
         assert!(futures_util::poll!(reserving.as_mut()).is_pending(), "waits for a slot");
         assert!(futures_util::poll!(deleting.as_mut()).is_ready());
+    }
+
+    #[tokio::test]
+    async fn a_first_page_is_used_only_when_asked_for_after_the_record_was_written() {
+        use std::time::{Duration, SystemTime};
+        let page = super::FirstPage::ask(&client(), &FOLDER);
+        let now = SystemTime::now();
+        assert!(page.asked_after(Some(now - Duration::from_secs(3))));
+        // Within the dates' resolution and the clocks' difference, or after: not known to be
+        // earlier.
+        assert!(!page.asked_after(Some(now - Duration::from_secs(1))));
+        assert!(!page.asked_after(Some(now + Duration::from_secs(60))));
+        assert!(!page.asked_after(None));
     }
 
     #[test]

@@ -21,18 +21,32 @@ fn tail_batch(left: usize, full: usize, concurrency: usize) -> usize {
     left.div_ceil(concurrency).clamp(TAIL_MIN_BATCH.min(full), full)
 }
 
+/// The size of every batch of a folder listed whole before its first batch, when it holds fewer
+/// than `concurrency` full batches: an equal share, so that it goes in one round of requests. The
+/// tail's shrinking (`tail_batch`) spreads what is left over requests already in flight; with none
+/// in flight, it would only make more requests than there are turns for.
+fn whole_share(left: usize, full: usize, concurrency: usize) -> Option<usize> {
+    (left < full * concurrency).then(|| tail_batch(left, full, concurrency))
+}
+
 /// Regroups pages into batches of `full` keys. A smaller batch goes out only when no page is
-/// waiting, so that a deleter never idles while keys are known, and at the tail (`tail_batch`).
+/// waiting, so that a deleter never idles while keys are known, and at the tail (`tail_batch`),
+/// or for a small folder (`whole_share`).
 pub(super) fn batches<'a>(
     pages: mpsc::Receiver<Page>,
     backlog: &'a Backlog,
     full: usize,
     concurrency: usize,
 ) -> impl Stream<Item = Vec<Listed>> + 'a {
-    // The page being taken apart.
-    let state = (pages, None::<Objects<Page>>);
-    futures_util::stream::unfold(state, move |(mut pages, mut current)| async move {
-        let size = backlog.left_to_batch().map_or(full, |left| tail_batch(left, full, concurrency));
+    // The page being taken apart, and the small folder's share, decided at the first batch
+    // (the folder is listed whole by then, or it is not).
+    let state = (pages, None::<Objects<Page>>, None::<Option<usize>>);
+    futures_util::stream::unfold(state, move |(mut pages, mut current, mut whole)| async move {
+        let left = backlog.left_to_batch();
+        let share = *whole
+            .get_or_insert_with(|| left.and_then(|left| whole_share(left, full, concurrency)));
+        let size =
+            share.or_else(|| left.map(|left| tail_batch(left, full, concurrency))).unwrap_or(full);
         let mut batch = Vec::with_capacity(size);
         loop {
             if let Some(objects) = &mut current {
@@ -45,19 +59,19 @@ pub(super) fn batches<'a>(
                 }
             }
             if batch.len() == size {
-                return Some((batch, (pages, current)));
+                return Some((batch, (pages, current, whole)));
             }
             let page = match pages.try_recv() {
                 Ok(page) => Some(page),
                 Err(mpsc::error::TryRecvError::Empty) if !batch.is_empty() => {
-                    return Some((batch, (pages, current)));
+                    return Some((batch, (pages, current, whole)));
                 }
                 Err(_) => pages.recv().await,
             };
             match page {
                 Some(page) => current = Some(page.into_objects()),
                 None if batch.is_empty() => return None,
-                None => return Some((batch, (pages, current))),
+                None => return Some((batch, (pages, current, whole))),
             }
         }
     })
@@ -115,6 +129,27 @@ mod tests {
         assert_eq!(tail_batch(100, 100, 32), TAIL_MIN_BATCH);
         // A full batch below the floor is never made larger.
         assert_eq!(tail_batch(50, 5, 32), 5);
+    }
+
+    #[tokio::test]
+    async fn a_small_folder_listed_whole_goes_in_one_round_of_equal_batches() {
+        let (sender, receiver) = mpsc::channel(8);
+        let backlog = Backlog::default();
+        for from in (0..1000).step_by(250) {
+            let page = Page::new(&page(from, 250));
+            backlog.add(&page);
+            sender.send(page).await.unwrap();
+        }
+        drop(sender);
+        backlog.listing_ended();
+        let batches: Vec<Vec<Listed>> = batches(receiver, &backlog, 100, 32).collect().await;
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        // 1,000 keys for 32 requests: 31 of 32 keys and the 8 left, not 46 ever smaller ones.
+        assert_eq!(sizes.len(), 32, "{sizes:?}");
+        assert!(sizes[..31].iter().all(|&n| n == 32), "{sizes:?}");
+        let keys: Vec<String> = batches.into_iter().flatten().map(|l| l.key).collect();
+        let expected: Vec<String> = page(0, 1000).into_iter().map(|l| l.key).collect();
+        assert_eq!(keys, expected);
     }
 
     #[tokio::test]

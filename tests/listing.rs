@@ -275,7 +275,8 @@ async fn the_data_is_listed_while_the_record_is_read_and_that_page_is_used_only_
     let _heavy = testkit::heavy().await;
     // GIVEN a store that holds every read of job j's record for a while
     let record_read = Match::Request { method: "GET", contains: format!("/{P1}/jobs/j/job.json") };
-    let hold = Fault::new(record_read, Action::Stall(Duration::from_millis(1_500)));
+    // (long enough for the checks below to be done well within it on a loaded machine)
+    let hold = Fault::new(record_read, Action::Stall(Duration::from_secs(4)));
     // (the root's first page: the short delimiter page of the job's root)
     let first_pages = Fault::new(Match::Contains("max-keys=100".into()), Action::Forward);
     let faults = vec![hold.clone(), first_pages.clone()];
@@ -322,6 +323,25 @@ async fn the_data_is_listed_while_the_record_is_read_and_that_page_is_used_only_
     assert_eq!(written.len(), 3);
     assert_eq!(status, 200, "{envelope}");
     assert_eq!(world.jobs.keys_under(&root).await, BTreeSet::new(), "every late key deleted");
+    assert_eq!(world.jobs.keys().await, neighbour);
+
+    // Case 4: a job finished a while ago whose first page is refused: it is asked again once
+    // the job is being deleted, and the job goes whole.
+    let refused = Fault::new(
+        Match::Contains("max-keys=100".into()),
+        Action::Reply { status: 403, code: "AccessDenied".into() },
+    )
+    .times(1);
+    let faults = vec![hold.clone(), refused.clone(), first_pages.clone()];
+    proxy.set(Settings { faults, ..Settings::default() });
+    world.jobs.seed_job("", &JobSpec::new(P1, "j").objects(300, 3)).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (pages, event) = (first_pages.fired(), http_api_event(P1, P1, &body("j", "etl", None)));
+    let ((status, envelope), _) =
+        tokio::join!(invoke(&world.app, event), listed_while_held(&hold, listings, async || ()));
+    assert_eq!(status, 200, "{envelope}");
+    assert_eq!((refused.fired(), first_pages.fired() - pages), (1, 1));
+    assert_eq!(world.jobs.keys_under(&root).await, BTreeSet::new());
     assert_eq!(world.jobs.keys().await, neighbour);
 }
 

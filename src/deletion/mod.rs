@@ -155,8 +155,8 @@ impl Job {
         let buckets: Vec<&str> =
             requested.iter().map(|folder| folder.bucket.as_str()).chain([bucket]).collect();
         // Listing the data need not wait for the record: its first page is asked for beside it
-        // (a read only, dropped unless the data is deleted first thing and the record was
-        // written before it), saving a round trip.
+        // (a read only, used only if the data is the first thing deleted and the page is known
+        // to be later than the record), saving a round trip.
         let first_page = requested.is_none().then(|| store.list_ahead(&layout.data)).flatten();
         let read = async {
             let (record, ()) = tokio::join!(
@@ -286,18 +286,19 @@ impl Job {
     }
 
     /// The configuration sources, then the data; the record stays, whichever folder holds it.
-    /// The data's `first_page` is used only when nothing was deleted before it was listed.
+    /// The data's `first_page` is used only when the data goes first: a configuration folder
+    /// may overlap it, and the page would list keys deleted since.
     async fn delete_contents(
         &self,
         store: &Store,
         config_folder: Option<&Folder>,
-        mut first_page: Option<FirstPage>,
+        first_page: Option<FirstPage>,
         budget: Budget,
         meter: &Meter,
     ) -> Report {
         let mut report = Report::default();
+        let first_page = first_page.filter(|_| config_folder.is_none());
         if let Some(folder) = config_folder {
-            first_page = None;
             let keep = self.layout.kept_in(folder);
             report.merge(store.delete_folder(folder, keep, None, budget, meter).await);
         }

@@ -4,6 +4,7 @@
 //! request failed) or inside a [`Report`] (what a folder deletion did and did not do).
 
 mod client;
+mod dated;
 mod engine;
 pub(crate) mod error;
 
@@ -20,21 +21,22 @@ use crate::s3_names::Folder;
 use crate::telemetry::Meter;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
+use dated::ReplyDate;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::Instant;
 use tokio::time::timeout_at;
 
 /// The records this function reads are small JSON documents; anything larger is not one.
 const MAX_RECORD_BYTES: i64 = 1024 * 1024;
 
 /// A small object as read: its bytes, its ETag for a write or delete conditional on it, and
-/// when it was written (the store's `Last-Modified`, to the second).
+/// when it was written, on this process's clock, to a second or so (dated.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Small {
     pub bytes: Vec<u8>,
     pub etag: Option<String>,
-    pub written: Option<SystemTime>,
+    pub written: Option<Instant>,
 }
 
 /// The S3 clients (one connection pool), shared by every invocation of the process, and how hard
@@ -152,7 +154,9 @@ impl Store {
 
     /// The object's bytes and ETag, or `None` when there is no such object.
     pub async fn read_small(&self, bucket: &str, key: &str) -> Result<Option<Small>, StoreError> {
-        let response = match self.client().get_object().bucket(bucket).key(key).send().await {
+        let date = ReplyDate::default();
+        let read = self.client().get_object().bucket(bucket).key(key).customize();
+        let response = match read.interceptor(date.clone()).send().await {
             Ok(response) => response,
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
                 return Ok(None);
@@ -171,7 +175,7 @@ impl Store {
             return Err(too_large(size));
         }
         let etag = response.e_tag().map(str::to_owned);
-        let written = response.last_modified().and_then(|t| SystemTime::try_from(*t).ok());
+        let written = response.last_modified().and_then(|modified| date.written(modified));
         let bytes = response.body.collect().await.map_err(|e| StoreError {
             operation: "read",
             bucket: bucket.to_owned(),
@@ -263,7 +267,8 @@ impl Store {
 
     /// Deletes every object of `folder` but `keep` (every version, in a versioned bucket),
     /// streaming, within `budget`; counts what it does in `meter`. `first_page`, asked for
-    /// ahead ([`Store::list_ahead`]), is used if the folder is listed as it was asked.
+    /// ahead ([`Store::list_ahead`]), is used if the folder is listed as it was asked (not as
+    /// versions).
     pub(crate) async fn delete_folder(
         &self,
         folder: &Folder,
@@ -290,7 +295,6 @@ impl Store {
             }
         };
         let target = engine::Target::Folder { folder, keep, versioned };
-        let first_page = first_page.filter(|_| !versioned);
         let deleting =
             engine::delete(&self.clients, target, first_page, self.limits, budget, meter);
         let (mut report, aborted) =

@@ -1,6 +1,6 @@
 //! The batching stage: pages of listed keys regrouped into DeleteObjects batches, full ones while
 //! listing goes on, and at the tail of a folder smaller ones, so that the last requests end about
-//! together.
+//! together; a small folder listed whole goes in equal shares, one round of requests.
 
 use super::Listed;
 use super::backlog::Backlog;

@@ -13,7 +13,8 @@
 //!
 //! Once listing has ended, the last batches shrink (batches.rs), so that the requests in flight
 //! end about together instead of draining, fewer and fewer at a time, at a fraction of the
-//! store's rate.
+//! store's rate; a folder small enough to be listed whole first goes in one round of equal
+//! batches.
 
 mod backlog;
 mod batches;

@@ -5,8 +5,8 @@
 //!
 //! S3 bills a list request whatever its size, so a probe below the job's root asks for a full
 //! page: a folder's probe is most often its first page of keys too. Only the root's probe asks
-//! for a short page (`PROBE_KEYS` entries) first, asked for beside the read of the job's record
-//! ([`FirstPage`]), and for a full one after it when the root holds more: a job's root holds its
+//! for a short page (`PROBE_KEYS` entries) first, often asked for beside the read of the job's
+//! record ([`FirstPage`]), and for a full one after it when the root holds more: a job's root holds its
 //! record and a few sub-folders, which a store may roll up at a page's worth of keys each (Garage
 //! does: its probe of 16 sub-folders of 1,250 keys took 75-100 ms with pages of 1,000, 8-9 ms
 //! with pages of 100), and a short page shows them as well.
@@ -50,7 +50,7 @@ use futures_util::stream::FuturesUnordered;
 use ranges::{Range, Start};
 use scan::{ListPage, Tap};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{self, Permit};
 use tokio::task::JoinHandle;
@@ -92,28 +92,28 @@ type ListReply = Result<ListPage, SdkError<ListObjectsV2Error, HttpResponse>>;
 /// probe of the same folder takes it, or it is aborted when dropped unused.
 pub(crate) struct FirstPage {
     folder: Folder,
-    asked_at: SystemTime,
+    asked_at: Instant,
     reply: JoinHandle<ListReply>,
 }
 
-/// How much earlier than a list request a write must be dated for the listing to be sure to see
-/// it: `Last-Modified` is to the second, and clocks (the function's, the store's) differ a little.
+/// How much earlier than a list request a write must be for the listing to be sure to see it:
+/// a write's time is known only to a second or so (the store's dates are to the second).
 const DATES_DIFFER_BY: Duration = Duration::from_secs(2);
 
 impl FirstPage {
     /// Asks for `folder`'s first page, as the root's probe would (see [`Lister::probe`]).
     pub fn ask(client: &Client, folder: &Folder) -> FirstPage {
         let request = list(client, &folder.bucket, &folder.prefix).delimiter("/");
-        let asked_at = SystemTime::now();
+        let asked_at = Instant::now();
         let reply = tokio::spawn(fetch(request.max_keys(PROBE_KEYS)));
         FirstPage { folder: folder.clone(), asked_at, reply }
     }
 
-    /// Whether the page was asked for after a write dated `written` (the record's): the job
-    /// writes its data before its record says it is done, so only then does the page show all of
-    /// the data that the record admits deleting. A job that changed as the request came is listed
-    /// afresh.
-    pub fn asked_after(&self, written: Option<SystemTime>) -> bool {
+    /// Whether the page was asked for after a write at `written` (the record's, on this
+    /// process's clock): a job writes its data before it begins to write the record that says it
+    /// is done, so only then does the page show all the data the record admits deleting. A job
+    /// that changed as the request came is listed afresh.
+    pub fn asked_after(&self, written: Option<Instant>) -> bool {
         written.is_some_and(|written| written + DATES_DIFFER_BY < self.asked_at)
     }
 }
@@ -275,7 +275,7 @@ impl Lister<'_> {
     }
 
     /// The root's first, short, delimiter page: the one asked for ahead, if it was, or now.
-    async fn first_page(&self, prefix: &str) -> ListReply {
+    async fn root_first_page(&self, prefix: &str) -> ListReply {
         let asked = self.first_page.lock().unwrap_or_else(|e| e.into_inner()).take();
         let same =
             |a: &FirstPage| a.folder.bucket == self.target.bucket() && a.folder.prefix == prefix;
@@ -300,7 +300,7 @@ impl Lister<'_> {
         let Ok(slot) = self.reserve(pages).await else { return Ok(Done::cut_short()) };
         let probe = async {
             let mut probe = match depth {
-                0 => self.delimited(&self.first_page(&prefix).await?, &prefix),
+                0 => self.delimited(&self.root_first_page(&prefix).await?, &prefix),
                 _ => {
                     let page = self.list(&prefix).delimiter("/");
                     return Ok(self.delimited(&self.full_page(fetch(page)).await?, &prefix));
@@ -548,14 +548,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_first_page_is_used_only_when_asked_for_after_the_record_was_written() {
-        use std::time::{Duration, SystemTime};
+        use std::time::{Duration, Instant};
+        // (Its request fails at once: the client has no region.)
         let page = super::FirstPage::ask(&client(), &FOLDER);
-        let now = SystemTime::now();
-        assert!(page.asked_after(Some(now - Duration::from_secs(3))));
-        // Within the dates' resolution and the clocks' difference, or after: not known to be
-        // earlier.
-        assert!(!page.asked_after(Some(now - Duration::from_secs(1))));
-        assert!(!page.asked_after(Some(now + Duration::from_secs(60))));
+        let asked_at = Instant::now();
+        assert!(page.asked_after(Some(asked_at - Duration::from_secs(3))));
+        // Within the dates' resolution, or after: not known to be earlier.
+        assert!(!page.asked_after(Some(asked_at - Duration::from_secs(1))));
+        assert!(!page.asked_after(Some(asked_at + Duration::from_secs(60))));
         assert!(!page.asked_after(None));
     }
 

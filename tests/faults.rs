@@ -130,6 +130,7 @@ async fn full_list_pages_are_read_a_quarter_of_the_list_slots_at_a_time() {
     // 8 folders of 250 keys: the root's short probe, then full pages: the probe of `output/`, and
     // one for each folder. With 8 list slots, 2 full pages at once.
     let f = faulty("full-pages", 2_000, &[("LIST_CONCURRENCY", "8")]).await;
+    testkit::let_records_age().await;
     // The first rule that matches acts: the root's short page is let through apart.
     let short_page = fault(Match::Contains("max-keys=100".into()), Action::Forward);
     let full_pages = fault(Match::ListObjects, Action::Stall(Duration::from_millis(150)));
@@ -157,6 +158,7 @@ async fn a_flat_folder_is_cut_into_ranges_each_listed_in_one_request() {
     // page a second, and the rest is cut a little under a page apart, in a wave of 3 ranges and
     // the one past them: each range's first page reaches past its end, and so lists it whole.
     let f = faulty_in("ranges", 5_000, 0, &[("LIST_CONCURRENCY", "8")]).await;
+    testkit::let_records_age().await;
     // The first rule that matches acts: the root's short page is counted apart from the rest.
     let short_page = fault(Match::Contains("max-keys=100".into()), Action::Forward);
     let full_pages = fault(Match::ListObjects, Action::Forward);

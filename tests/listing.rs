@@ -135,11 +135,12 @@ async fn a_deletion_lists_within_a_fifth_of_the_least_it_can() {
     let _heavy = testkit::heavy().await;
     let mut counts = Vec::new();
     for (objects, folders) in [(20_000, 16), (20_000, 0), (1_000, 16), (100, 0), (5_000, 1)] {
-        // GIVEN a job of that shape, and a neighbour
+        // GIVEN a job of that shape, finished a while ago, and a neighbour
         let (world, proxy) = World::behind_proxy("lists", Settings::default(), &[]).await;
         let spec = JobSpec::new("p1", "j").objects(objects as usize, folders as usize);
         world.jobs.seed_job("", &spec).await;
         let neighbour = world.jobs.seed_job("", &JobSpec::new("p1", "j0")).await;
+        testkit::let_records_age().await;
 
         // WHEN it is deleted
         let before = proxy.counts().list_objects;
@@ -287,7 +288,7 @@ async fn the_data_is_listed_while_the_record_is_read_and_that_page_is_used_only_
     let root = format!("{P1}/jobs/j/");
     // Case 1: a job finished a while ago. The record is older than the page, which is used.
     world.jobs.seed_job("", &JobSpec::new(P1, "j").objects(300, 3)).await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    testkit::let_records_age().await;
     let (pages, event) = (first_pages.fired(), http_api_event(P1, P1, &body("j", "etl", None)));
     let ((status, envelope), (_, listed, _)) =
         tokio::join!(invoke(&world.app, event), listed_while_held(&hold, listings, async || ()));
@@ -315,7 +316,7 @@ async fn the_data_is_listed_while_the_record_is_read_and_that_page_is_used_only_
         keys
     };
     world.jobs.seed_job("", &JobSpec::new(P1, "j").status("running").objects(300, 3)).await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    testkit::let_records_age().await;
     let event = http_api_event(P1, P1, &body("j", "etl", None));
     let ((status, envelope), (before_the_change, _, written)) =
         tokio::join!(invoke(&world.app, event), listed_while_held(&hold, listings, finish));
@@ -335,7 +336,7 @@ async fn the_data_is_listed_while_the_record_is_read_and_that_page_is_used_only_
     let faults = vec![hold.clone(), refused.clone(), first_pages.clone()];
     proxy.set(Settings { faults, ..Settings::default() });
     world.jobs.seed_job("", &JobSpec::new(P1, "j").objects(300, 3)).await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    testkit::let_records_age().await;
     let (pages, event) = (first_pages.fired(), http_api_event(P1, P1, &body("j", "etl", None)));
     let ((status, envelope), _) =
         tokio::join!(invoke(&world.app, event), listed_while_held(&hold, listings, async || ()));

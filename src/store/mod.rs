@@ -152,7 +152,8 @@ impl Store {
         }
     }
 
-    /// The object's bytes and ETag, or `None` when there is no such object.
+    /// The object as read (bytes, ETag, when it was written), or `None` when there is no such
+    /// object.
     pub async fn read_small(&self, bucket: &str, key: &str) -> Result<Option<Small>, StoreError> {
         let date = ReplyDate::default();
         let read = self.client().get_object().bucket(bucket).key(key).customize();

@@ -131,8 +131,8 @@ mod tests {
         assert_eq!(tail_batch(50, 5, 32), 5);
     }
 
-    #[tokio::test]
-    async fn a_small_folder_listed_whole_goes_in_one_round_of_equal_batches() {
+    /// The batches of 1,000 keys, listed whole in pages of 250 before the first batch.
+    async fn batches_of_a_folder_listed_whole(full: usize, concurrency: usize) -> Vec<Vec<Listed>> {
         let (sender, receiver) = mpsc::channel(8);
         let backlog = Backlog::default();
         for from in (0..1000).step_by(250) {
@@ -142,7 +142,12 @@ mod tests {
         }
         drop(sender);
         backlog.listing_ended();
-        let batches: Vec<Vec<Listed>> = batches(receiver, &backlog, 100, 32).collect().await;
+        batches(receiver, &backlog, full, concurrency).collect().await
+    }
+
+    #[tokio::test]
+    async fn a_small_folder_listed_whole_goes_in_one_round_of_equal_batches() {
+        let batches = batches_of_a_folder_listed_whole(100, 32).await;
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
         // 1,000 keys for 32 requests: 31 of 32 keys and the 8 left, not 46 ever smaller ones.
         assert_eq!(sizes.len(), 32, "{sizes:?}");
@@ -154,16 +159,7 @@ mod tests {
 
     #[tokio::test]
     async fn once_listing_has_ended_batches_shrink_without_losing_or_repeating_keys() {
-        let (sender, receiver) = mpsc::channel(8);
-        let backlog = Backlog::default();
-        for from in (0..1000).step_by(250) {
-            let page = Page::new(&page(from, 250));
-            backlog.add(&page);
-            sender.send(page).await.unwrap();
-        }
-        drop(sender);
-        backlog.listing_ended();
-        let batches: Vec<Vec<Listed>> = batches(receiver, &backlog, 100, 4).collect().await;
+        let batches = batches_of_a_folder_listed_whole(100, 4).await;
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
         // Full until fewer than 4 full batches are left (after 700 keys), then a quarter of
         // what is left, down to 20, and the last keys.
